@@ -1,0 +1,106 @@
+"""The one interface every system runs behind: `encode` (once per prompt) then `decode` (the token loop).
+
+The split exists for the speed tracker: for an HF model `encode` is tokenization and `decode` is
+`generate` (prefill included); for LLM-to-SLM `encode` is tokenization + the LLM's prompt encode +
+the projector, and `decode` is the SLM's `generate`. The tracker times each stage without knowing
+what it times (optimum-benchmark's split).
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GenSettings:
+    max_new_tokens: int = 64
+    min_new_tokens: int = 0  # = max_new_tokens for fixed-length speed runs
+    num_beams: int = 1
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0  # sampling seed, set before each batch
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens,
+                                  "num_beams": self.num_beams, "do_sample": self.do_sample}
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        return kwargs
+
+
+@dataclass
+class Encoded:
+    """What `encode` hands to `decode`: model inputs plus bookkeeping the runner records."""
+
+    inputs: dict[str, torch.Tensor]
+    prompt_tokens: list[int]  # real (unpadded) prompt length per item
+    truncated: int = 0  # prompts cut to fit the model's positions
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelAdapter(ABC):
+    """A system under test. Subclasses register with `@MODELS.register("name")`."""
+
+    name: ClassVar[str]
+    output_tokenizer: PreTrainedTokenizerBase  # decodes what `decode` returns
+
+    @abstractmethod
+    def encode(self, prompts: list[str]) -> Encoded:
+        """Tokenize (and for L2S, run the LLM and projector) once per prompt batch."""
+
+    @abstractmethod
+    def decode(self, encoded: Encoded, gen: GenSettings) -> list[list[int]]:
+        """Generated token ids per prompt, without prompt, padding or the final EOS."""
+
+    def generate(self, prompts: list[str], gen: GenSettings) -> list[str]:
+        ids = self.decode(self.encode(prompts), gen)
+        return [self.output_tokenizer.decode(seq, skip_special_tokens=True).strip() for seq in ids]
+
+
+def render_prompt(tokenizer: PreTrainedTokenizerBase, text: str, chat: bool) -> str:
+    """The prompt string a model sees: as is, or as one user turn of the tokenizer's chat template."""
+    if not chat:
+        return text
+    if not tokenizer.chat_template:
+        raise ValueError("chat=True but the tokenizer has no chat template")
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def tokenize_prompts(tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_tokens: int,
+                     chat: bool) -> tuple[list[list[int]], int]:
+    """Token ids per prompt, each cut to its last `max_tokens` (the end holds the generation prompt),
+    and how many were cut. A chat-rendered prompt already holds its special tokens; a plain one gets
+    the tokenizer's own (T5's closing </s>)."""
+    seqs = tokenizer(prompts, add_special_tokens=not chat).input_ids
+    cut = sum(len(s) > max_tokens for s in seqs)
+    if cut:
+        log.warning("%d of %d prompts exceed %d tokens and were truncated from the left", cut, len(seqs), max_tokens)
+    return [s[-max_tokens:] for s in seqs], cut
+
+
+def strip_generated(ids: torch.Tensor, tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
+    """Cut each generated row at its first EOS and drop padding."""
+    stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    rows = []
+    for row in ids.tolist():
+        end = next((i for i, t in enumerate(row) if t in stops), len(row))
+        rows.append(row[:end])
+    return rows
+
+
+def max_positions(config) -> int | None:
+    """The longest input a model's position embeddings allow; None for relative positions (T5)."""
+    for name in ("max_position_embeddings", "n_positions"):
+        if isinstance(getattr(config, name, None), int):
+            return getattr(config, name)
+    return None

@@ -1,0 +1,276 @@
+"""`l2s-bench train CONFIG.yaml`: fine-tune SLM + projector with the LLM frozen, or the SLM baseline.
+
+One code path for both systems: `system: slm` only switches conditioning off, so the baseline sees
+the same data, steps, batches and optimizer (the comparison the method's claim rests on). LLM features
+are cached on disk once; the loss is on response tokens only; checkpoints every `save_every` steps
+carry optimizer, scheduler and RNG state, so `--resume` continues exactly where a run stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from safetensors.torch import load_model
+from tqdm.auto import tqdm
+
+from bench import checkpoint, pretrained, slm
+from bench.config import config_hash, from_dict, load_yaml
+from bench.data import load_records
+from bench.errors import BenchError
+from bench.features import cached_features, left_pad
+from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
+from bench.models.base import max_positions, render_prompt, tokenize_prompts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataSpec:
+    source: str  # a prepared data set name (`l2s-bench data prepare NAME`) or a JSONL file
+    split: str = "train"
+    limit: int | None = None
+    prompt: str = "{source}"  # str.format template over a record's fields
+    response: str = "{target}"
+    chat: bool = True  # wrap the prompt in the LLM tokenizer's chat template
+    valid_split: str | None = "valid"
+    valid_limit: int = 64
+
+
+@dataclass
+class OptimSpec:
+    steps: int = 300
+    batch_size: int = 16
+    lr: float = 3e-4  # SLM
+    projector_lr: float = 1e-3  # projector and prompt-side linear, which start from scratch
+    warmup_steps: int = 30
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seed: int = 0
+    save_every: int = 100
+    max_prompt_tokens: int = 256
+    max_response_tokens: int = 96
+    threads: int | None = None  # torch CPU threads; None = torch's default
+
+
+@dataclass
+class TrainConfig:
+    system: Literal["l2s", "slm"]
+    out: str  # run folder: checkpoints, log.jsonl, final/
+    data: DataSpec
+    llm: str = "smollm2-135m-instruct"
+    slm: slm.SLMSpec = field(default_factory=slm.SLMSpec)
+    l2s: L2SConfig = field(default_factory=L2SConfig)
+    train: OptimSpec = field(default_factory=OptimSpec)
+
+
+def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
+    raw = load_yaml(path)
+    cfg = from_dict(TrainConfig, raw, str(path))
+    if cfg.system == "slm":
+        cfg.l2s.conditioning = "none"
+    elif cfg.l2s.conditioning == "none":
+        raise BenchError(f"{path}: system 'l2s' needs l2s.conditioning 'add' or 'replace'")
+    return cfg, raw
+
+
+@dataclass
+class Batch:
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    response_ids: torch.Tensor
+    response_mask: torch.Tensor
+    features: torch.Tensor | None
+
+
+class Examples:
+    """Tokenized (prompt, response) pairs with their cached LLM features."""
+
+    def __init__(self, model: LLMToSLM, records: list[dict], spec: DataSpec, optim: OptimSpec):
+        tok = model.prompt_tokenizer
+        prompts, responses = render_records(spec, records)
+        prompts = [render_prompt(tok, p, spec.chat) for p in prompts]
+        limit = min(optim.max_prompt_tokens, max_positions(model.llm.model.config if model.uses_llm
+                                                             else model.slm.config) or optim.max_prompt_tokens)
+        self.prompts, self.truncated = tokenize_prompts(tok, prompts, limit, spec.chat)
+        out_tok = model.slm_tokenizer
+        eos = [out_tok.eos_token_id]
+        self.responses = [ids[:optim.max_response_tokens - 1] + eos
+                          for ids in out_tok(responses, add_special_tokens=False).input_ids]
+        self.features = cached_features(model, self.prompts) if model.uses_llm else None
+        self.pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.response_pad = out_tok.pad_token_id if out_tok.pad_token_id is not None else out_tok.eos_token_id
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def batch(self, indices: list[int]) -> Batch:
+        prompt_ids, prompt_mask = left_pad([self.prompts[i] for i in indices], self.pad)
+        width = max(len(self.responses[i]) for i in indices)
+        response_ids = torch.full((len(indices), width), self.response_pad, dtype=torch.long)
+        response_mask = torch.zeros_like(response_ids)
+        for row, i in enumerate(indices):
+            response_ids[row, :len(self.responses[i])] = torch.tensor(self.responses[i])
+            response_mask[row, :len(self.responses[i])] = 1
+        features = None
+        if self.features is not None:
+            d = self.features[indices[0]].shape[-1]
+            features = torch.zeros(len(indices), prompt_ids.shape[1], d)
+            for row, i in enumerate(indices):
+                features[row, prompt_ids.shape[1] - len(self.prompts[i]):] = self.features[i].float()
+        return Batch(prompt_ids, prompt_mask, response_ids, response_mask, features)
+
+
+def render_records(spec: DataSpec, records: list[dict]) -> tuple[list[str], list[str]]:
+    """(prompt texts, response texts) from the data templates."""
+    try:
+        return [spec.prompt.format_map(r) for r in records], [spec.response.format_map(r) for r in records]
+    except KeyError as e:
+        raise BenchError(f"data template names field {e} that the records of '{spec.source}' lack") from None
+
+
+def batch_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
+    """The examples of `step`: a fresh seeded permutation per epoch, so resuming needs only the step."""
+    first, last = step * batch_size, (step + 1) * batch_size
+    indices: list[int] = []
+    for epoch in range(first // n, (last - 1) // n + 1):
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
+        lo, hi = max(first - epoch * n, 0), min(last - epoch * n, n)
+        indices.extend(order[lo:hi])
+    return indices
+
+
+def build_model(cfg: TrainConfig, llm: pretrained.Pretrained, fit_texts: list[str]) -> LLMToSLM:
+    small, tokenizer = slm.build(cfg.slm, llm, fit_texts)
+    frozen = FrozenLLM(llm.model, llm.tokenizer, llm.source, llm.hash, cfg.l2s.llm_layer)
+    return LLMToSLM(cfg.l2s, small, tokenizer, frozen)
+
+
+def optimizer_for(model: LLMToSLM, optim: OptimSpec) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    slm_params = [p for p in model.slm.parameters() if p.requires_grad]
+    new_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("slm.")]
+    groups = [{"params": slm_params, "lr": optim.lr}]
+    if new_params:
+        groups.append({"params": new_params, "lr": optim.projector_lr})
+    opt = torch.optim.AdamW(groups, betas=(0.9, 0.98), weight_decay=optim.weight_decay)
+
+    def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 10%
+        if step < optim.warmup_steps:
+            return (step + 1) / optim.warmup_steps
+        progress = (step - optim.warmup_steps) / max(1, optim.steps - optim.warmup_steps)
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+
+@torch.no_grad()
+def mean_loss(model: LLMToSLM, examples: Examples, batch_size: int) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(examples), batch_size):
+        idx = list(range(start, min(start + batch_size, len(examples))))
+        b = examples.batch(idx)
+        n = int(b.response_mask.sum())
+        total += float(model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)) * n
+        count += n
+    model.train()
+    return total / max(count, 1)
+
+
+def train(config_path: str | Path, resume: bool = False, out: str | None = None,
+          llm: pretrained.Pretrained | None = None) -> Path:
+    """Train the configured system; returns the folder of the final checkpoint."""
+    cfg, raw = load_config(config_path)
+    run_dir = Path(out or cfg.out)
+    optim = cfg.train
+    if optim.threads:
+        torch.set_num_threads(optim.threads)
+    latest = _latest_checkpoint(run_dir)
+    if latest and not resume:
+        raise BenchError(f"{run_dir} already holds {latest.name}; pass --resume to continue it or choose another out")
+    records = load_records(cfg.data.source, cfg.data.split, cfg.data.limit)
+    torch.manual_seed(optim.seed)
+    llm = llm or pretrained.load(cfg.llm)
+    fit_texts = [f"{p}\n{r}" for p, r in zip(*render_records(cfg.data, records[:512]))]
+    model = build_model(cfg, llm, fit_texts)
+    examples = Examples(model, records, cfg.data, optim)
+    if model.uses_llm:
+        model.norm.fit([f.float() for f in examples.features], skip_first=not model.llm.is_seq2seq)
+    valid = None
+    if cfg.data.valid_split:
+        valid = Examples(model, load_records(cfg.data.source, cfg.data.valid_split, cfg.data.valid_limit),
+                         cfg.data, optim)
+    opt, sched = optimizer_for(model, optim)
+    step = 0
+    if latest and resume:
+        step = _restore(latest, model, opt, sched)
+        log.info("resumed %s at step %d", run_dir, step)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"system": cfg.system, "config": raw, "config_hash": config_hash(raw), "train_examples": len(examples),
+            "prompts_truncated": examples.truncated, "data": {"source": cfg.data.source, "split": cfg.data.split}}
+    model.train()
+    tokens, started = 0, time.perf_counter()
+    bar = tqdm(total=optim.steps, initial=step, desc=f"train {cfg.system}", unit="step")
+    with open(run_dir / "log.jsonl", "a") as logf:
+        while step < optim.steps:
+            b = examples.batch(batch_indices(step, len(examples), optim.batch_size, optim.seed))
+            loss = model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], optim.grad_clip)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            tokens += int(b.prompt_mask.sum() + b.response_mask.sum())
+            rate = tokens / (time.perf_counter() - started)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{rate:.0f}")
+            logf.write(json.dumps({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0],
+                                   "tokens_per_s": round(rate, 1)}) + "\n")
+            if step % optim.save_every == 0 or step == optim.steps:
+                _save_training_state(run_dir, step, model, opt, sched, meta)
+    bar.close()
+    elapsed = time.perf_counter() - started
+    meta["train"] = {"steps": step, "tokens": tokens, "seconds": round(elapsed, 1),
+                     "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None,
+                     "threads": torch.get_num_threads()}
+    if valid is not None:
+        meta["train"]["valid_loss"] = round(mean_loss(model, valid, optim.batch_size), 4)
+    final = checkpoint.save(model.eval(), run_dir / "final", {"trainer": meta})
+    log.info("saved %s: %s", final, meta["train"])
+    return final
+
+
+def _latest_checkpoint(run_dir: Path) -> Path | None:
+    found = sorted((p for p in run_dir.glob("checkpoint-*[0-9]") if (p / "trainer.pt").exists()), key=lambda p: int(p.name.split("-")[1]))
+    return found[-1] if found else None
+
+
+def _save_training_state(run_dir: Path, step: int, model: LLMToSLM, opt, sched, meta: dict) -> None:
+    path = checkpoint.save(model, run_dir / f"checkpoint-{step}", {"trainer": meta})
+    state = {"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state()}
+    torch.save(state, path / "trainer.pt.tmp")
+    (path / "trainer.pt.tmp").rename(path / "trainer.pt")  # a checkpoint counts only once this exists
+    for old in run_dir.glob("checkpoint-*[0-9]"):
+        if old != path:
+            shutil.rmtree(old)
+
+
+def _restore(path: Path, model: LLMToSLM, opt, sched) -> int:
+    checkpoint.read_meta(path)
+    load_model(model, str(path / "model.safetensors"), strict=True)
+    state = torch.load(path / "trainer.pt", weights_only=True)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return int(state["step"])
+
+
