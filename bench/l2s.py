@@ -32,6 +32,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from bench.errors import BenchError
+
 
 @dataclass
 class L2SConfig:
@@ -93,7 +95,7 @@ class FrozenLLM:
         self.layers = None if self.is_seq2seq else _decoder_layers(model)
         self.layer = len(self.layers) if layer is None and self.layers is not None else layer
         if self.layers is not None and not 1 <= self.layer <= len(self.layers):
-            raise ValueError(f"llm_layer must be in 1..{len(self.layers)}, got {self.layer}")
+            raise BenchError(f"llm_layer must be in 1..{len(self.layers)}, got {self.layer}")
 
     @property
     def dim(self) -> int:
@@ -130,7 +132,7 @@ def _decoder_layers(model: PreTrainedModel) -> nn.ModuleList:
     for name in ("layers", "h", "blocks"):
         if isinstance(getattr(base, name, None), nn.ModuleList):
             return getattr(base, name)
-    raise ValueError(f"cannot find the decoder layers of {type(model).__name__}")
+    raise BenchError(f"cannot find the decoder layers of {type(model).__name__}")
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
@@ -163,7 +165,7 @@ class LLMToSLM(nn.Module):
         same_vocab = llm.tokenizer.get_vocab() == slm_tokenizer.get_vocab()
         side = cfg.prompt_embedding if cfg.prompt_embedding != "auto" else ("slm" if same_vocab else "llm")
         if side == "slm" and not same_vocab:
-            raise ValueError("prompt_embedding='slm' needs the SLM and LLM to share a vocabulary; use 'llm'")
+            raise BenchError("prompt_embedding='slm' needs the SLM and LLM to share a vocabulary; use 'llm'")
         return side
 
     @property

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from bench import checkpoint, pretrained, slm
 from bench.config import config_hash, from_dict, load_yaml
-from bench.data import load_records
+from bench.data import load_records, subsample
 from bench.errors import BenchError
 from bench.features import cached_features, left_pad
 from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
@@ -41,8 +41,10 @@ class DataSpec:
     prompt: str = "{source}"  # str.format template over a record's fields
     response: str = "{target}"
     chat: bool = True  # wrap the prompt in the LLM tokenizer's chat template
+    max_words: int | None = None  # drop items whose prompt or response text is longer (short items learn faster)
     valid_split: str | None = "valid"
     valid_limit: int = 64
+    seed: int = 0  # which records `limit` samples
 
 
 @dataclass
@@ -137,6 +139,17 @@ def render_records(spec: DataSpec, records: list[dict]) -> tuple[list[str], list
         raise BenchError(f"data template names field {e} that the records of '{spec.source}' lack") from None
 
 
+def select_records(spec: DataSpec, split: str, limit: int | None) -> list[dict]:
+    """The split's records within `max_words`, then a seeded sample of `limit`."""
+    records = load_records(spec.source, split)
+    if spec.max_words:
+        records = [r for r, p, t in zip(records, *render_records(spec, records))
+                   if len(p.split()) <= spec.max_words and len(t.split()) <= spec.max_words]
+        if not records:
+            raise BenchError(f"{spec.source} [{split}]: no record within max_words={spec.max_words}")
+    return subsample(records, limit, spec.seed)
+
+
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
     """The examples of `step`: a fresh seeded permutation per epoch, so resuming needs only the step."""
     first, last = step * batch_size, (step + 1) * batch_size
@@ -193,10 +206,16 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     optim = cfg.train
     if optim.threads:
         torch.set_num_threads(optim.threads)
+    done = run_dir / "final" / "l2s.json"
+    if done.exists():
+        if json.loads(done.read_text()).get("trainer", {}).get("config_hash") == config_hash(raw):
+            log.info("%s is already trained with this config; reusing it", run_dir / "final")
+            return run_dir / "final"
+        raise BenchError(f"{run_dir} holds a finished run of a different config; choose another out")
     latest = _latest_checkpoint(run_dir)
     if latest and not resume:
         raise BenchError(f"{run_dir} already holds {latest.name}; pass --resume to continue it or choose another out")
-    records = load_records(cfg.data.source, cfg.data.split, cfg.data.limit)
+    records = select_records(cfg.data, cfg.data.split, cfg.data.limit)
     torch.manual_seed(optim.seed)
     llm = llm or pretrained.load(cfg.llm)
     fit_texts = [f"{p}\n{r}" for p, r in zip(*render_records(cfg.data, records[:512]))]
@@ -206,8 +225,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
         model.norm.fit([f.float() for f in examples.features], skip_first=not model.llm.is_seq2seq)
     valid = None
     if cfg.data.valid_split:
-        valid = Examples(model, load_records(cfg.data.source, cfg.data.valid_split, cfg.data.valid_limit),
-                         cfg.data, optim)
+        valid = Examples(model, select_records(cfg.data, cfg.data.valid_split, cfg.data.valid_limit), cfg.data, optim)
     opt, sched = optimizer_for(model, optim)
     step = 0
     if latest and resume:
@@ -215,6 +233,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
         log.info("resumed %s at step %d", run_dir, step)
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {"system": cfg.system, "config": raw, "config_hash": config_hash(raw), "train_examples": len(examples),
+            "llm": {"source": llm.source, "sha256": llm.hash}, "params": _param_counts(model),
             "prompts_truncated": examples.truncated, "data": {"source": cfg.data.source, "split": cfg.data.split}}
     model.train()
     tokens, started = 0, time.perf_counter()
@@ -247,6 +266,20 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     final = checkpoint.save(model.eval(), run_dir / "final", {"trainer": meta})
     log.info("saved %s: %s", final, meta["train"])
     return final
+
+
+def _param_counts(model: LLMToSLM) -> dict[str, int]:
+    """What the size claims (SLM >= 4x smaller than the LLM) rest on; embeddings counted apart."""
+    def count(module, trainable=False):
+        return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
+    emb = model.slm.get_input_embeddings().weight.numel()
+    counts = {"slm_total": count(model.slm), "slm_non_embedding": count(model.slm) - emb,
+              "trainable": count(model, trainable=True)}
+    if model.llm is not None:
+        llm = model.llm.model
+        counts["llm_total"] = count(llm)
+        counts["llm_non_embedding"] = counts["llm_total"] - llm.get_input_embeddings().weight.numel()
+    return counts
 
 
 def _latest_checkpoint(run_dir: Path) -> Path | None:

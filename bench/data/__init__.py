@@ -21,12 +21,17 @@ def load_records(source: str, split: str = "train", limit: int | None = None, se
         from bench.data import bible  # the builders register by name; only bible data exists so far
 
         records = bible.load_split(source, split)
-    if limit is not None and limit < len(records):
-        keep = sorted(random.Random(seed).sample(range(len(records)), limit))
-        records = [records[i] for i in keep]
+    records = subsample(records, limit, seed)
     if not records:
         raise BenchError(f"{source} [{split}] has no records")
     return records
+
+
+def subsample(records: list[dict], limit: int | None, seed: int = 0) -> list[dict]:
+    if limit is None or limit >= len(records):
+        return records
+    keep = sorted(random.Random(seed).sample(range(len(records)), limit))
+    return [records[i] for i in keep]
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -16,6 +16,9 @@ from typing import Any, ClassVar
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from bench.errors import BenchError
+from bench.features import left_pad
+
 log = logging.getLogger(__name__)
 
 
@@ -51,7 +54,10 @@ class ModelAdapter(ABC):
     """A system under test. Subclasses register with `@MODELS.register("name")`."""
 
     name: ClassVar[str]
+    tokenizer: PreTrainedTokenizerBase  # reads prompts
     output_tokenizer: PreTrainedTokenizerBase  # decodes what `decode` returns
+    chat: bool  # render prompts through the chat template
+    max_prompt_tokens: int
 
     @abstractmethod
     def encode(self, prompts: list[str]) -> Encoded:
@@ -60,6 +66,14 @@ class ModelAdapter(ABC):
     @abstractmethod
     def decode(self, encoded: Encoded, gen: GenSettings) -> list[list[int]]:
         """Generated token ids per prompt, without prompt, padding or the final EOS."""
+
+    def prompt_batch(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[int], int]:
+        """(ids, mask) left-padded, real lengths, and how many prompts were truncated."""
+        rendered = [render_prompt(self.tokenizer, p, self.chat) for p in prompts]
+        seqs, cut = tokenize_prompts(self.tokenizer, rendered, self.max_prompt_tokens, self.chat)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        ids, mask = left_pad(seqs, pad)
+        return ids, mask, [len(s) for s in seqs], cut
 
     def generate(self, prompts: list[str], gen: GenSettings) -> list[str]:
         ids = self.decode(self.encode(prompts), gen)
@@ -71,7 +85,7 @@ def render_prompt(tokenizer: PreTrainedTokenizerBase, text: str, chat: bool) -> 
     if not chat:
         return text
     if not tokenizer.chat_template:
-        raise ValueError("chat=True but the tokenizer has no chat template")
+        raise BenchError("chat=True but the tokenizer has no chat template")
     return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
                                          add_generation_prompt=True)
 

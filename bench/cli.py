@@ -1,0 +1,121 @@
+"""`l2s-bench`: a thin command line over the Python API (every command is one call into `bench`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from bench.errors import BenchError
+
+
+def _model_args(text: str) -> dict:
+    """`k=v,k2=v2` (lm-eval's --model_args syntax); values parsed as JSON where they parse."""
+    args = {}
+    for part in filter(None, text.split(",")):
+        if "=" not in part:
+            raise BenchError(f"--model-args expects key=value pairs, got {part!r}")
+        key, value = part.split("=", 1)
+        try:
+            args[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            args[key.strip()] = value
+    return args
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from bench import train
+    from bench.models import GenSettings, get_adapter
+
+    final = train.train(args.config, resume=args.resume, out=args.out)
+    meta = json.loads((final / "l2s.json").read_text())["trainer"]
+    print(f"trained {meta['system']}: {final}")
+    print(json.dumps(meta.get("train", {})))
+    if args.samples:
+        cfg, _ = train.load_config(args.config)
+        split = cfg.data.valid_split or cfg.data.split
+        records = train.select_records(cfg.data, split, args.samples)
+        prompts, refs = train.render_records(cfg.data, records)
+        outputs = get_adapter("llm2slm", checkpoint=str(final)).generate(prompts, GenSettings(max_new_tokens=48))
+        for prompt, ref, out in zip(prompts, refs, outputs):
+            print(f"\n[prompt] {prompt}\n[reference] {ref}\n[{meta['system']}] {out}")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from bench.models import GenSettings, get_adapter
+
+    adapter = get_adapter(args.model, **_model_args(args.model_args))
+    gen = GenSettings(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, do_sample=args.sample,
+                      temperature=args.temperature, seed=args.seed)
+    for prompt, out in zip(args.prompt, adapter.generate(args.prompt, gen)):
+        print(json.dumps({"model": args.model, "prompt": prompt, "output": out}, ensure_ascii=False))
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from bench import pretrained
+    from bench.models import MODELS
+
+    if args.what == "models":
+        print("adapters: " + ", ".join(MODELS.names()))
+        print("embedded model sources: " + ", ".join(pretrained.EMBEDDED))
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from bench.data import bible
+
+    print(bible.prepare(args.name, args.out))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="l2s-bench", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train an L2S system or its SLM baseline from a YAML config")
+    t.add_argument("config")
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    t.add_argument("--out", help="run folder (default: the config's `out`)")
+    t.add_argument("--samples", type=int, default=3, help="generate this many validation samples afterwards")
+    t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser("generate", help="generate with any registered model adapter")
+    g.add_argument("--model", required=True, help="adapter name, e.g. hf-causal, llm2slm")
+    g.add_argument("--model-args", default="", help="k=v,... e.g. checkpoint=runs/x/final or source=...,chat=true")
+    g.add_argument("--max-new-tokens", type=int, default=64)
+    g.add_argument("--num-beams", type=int, default=1)
+    g.add_argument("--sample", action="store_true")
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("prompt", nargs="+")
+    g.set_defaults(func=cmd_generate)
+
+    ls = sub.add_parser("list", help="list registered components")
+    ls.add_argument("what", choices=["models"])
+    ls.set_defaults(func=cmd_list)
+
+    d = sub.add_parser("data", help="build offline data sets")
+    dsub = d.add_subparsers(dest="action", required=True)
+    prep = dsub.add_parser("prepare", help="export, clean, align and split a data set into the data cache")
+    prep.add_argument("name")
+    prep.add_argument("--out", help="folder (default: the data cache)")
+    prep.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except BenchError as e:
+        print(f"l2s-bench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("l2s-bench: interrupted; finished checkpoints are kept (rerun with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

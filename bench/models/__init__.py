@@ -1,0 +1,20 @@
+"""Model adapters: every system under test behind `ModelAdapter` (encode once, then decode).
+
+Built-ins register by decorator; other packages add adapters through the `l2s_bench.models`
+entry-point group (`[project.entry-points."l2s_bench.models"] my-model = "pkg.mod:MyAdapter"`).
+"""
+
+from bench.models.base import Encoded, GenSettings, ModelAdapter
+from bench.registry import Registry
+
+MODELS: Registry[type[ModelAdapter]] = Registry("model adapter", "l2s_bench.models")
+
+from bench.models import hf, llm2slm  # noqa: E402,F401  (registers the built-ins)
+
+
+def get_adapter(name: str, **kwargs) -> ModelAdapter:
+    """An adapter instance by registry name, e.g. `get_adapter("llm2slm", checkpoint="runs/x/final")`."""
+    return MODELS.get(name)(**kwargs)
+
+
+__all__ = ["MODELS", "Encoded", "GenSettings", "ModelAdapter", "get_adapter"]

@@ -1,0 +1,50 @@
+"""Plain transformers models: the LLM baseline (`hf-causal`, `hf-seq2seq`)."""
+
+from __future__ import annotations
+
+import torch
+
+from bench import pretrained
+from bench.errors import BenchError
+from bench.models import MODELS
+from bench.models.base import Encoded, GenSettings, ModelAdapter, max_positions, strip_generated
+
+
+class HFAdapter(ModelAdapter):
+    """`source` is an embedded model name, a local folder or a Hub id; `chat` renders prompts as one
+    user turn of the tokenizer's chat template."""
+
+    def __init__(self, source: str = "smollm2-135m-instruct", chat: bool = False, max_prompt_tokens: int = 1024,
+                 device: str = "cpu", dtype: str = "float32"):
+        loaded = pretrained.load(source, getattr(torch, dtype))
+        is_seq2seq = bool(loaded.model.config.is_encoder_decoder)
+        if is_seq2seq != (self.name == "hf-seq2seq"):
+            raise BenchError(f"{source} is {'encoder-decoder' if is_seq2seq else 'decoder-only'}; use the "
+                             f"'{'hf-seq2seq' if is_seq2seq else 'hf-causal'}' adapter")
+        self.model = loaded.model.to(device)
+        self.tokenizer = self.output_tokenizer = loaded.tokenizer
+        self.source, self.hash, self.chat, self.device = source, loaded.hash, chat, device
+        self.max_prompt_tokens = min(max_prompt_tokens, max_positions(self.model.config) or max_prompt_tokens)
+
+    def encode(self, prompts: list[str]) -> Encoded:
+        ids, mask, lengths, cut = self.prompt_batch(prompts)
+        return Encoded({"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}, lengths, cut)
+
+    @torch.no_grad()
+    def decode(self, encoded: Encoded, gen: GenSettings) -> list[list[int]]:
+        torch.manual_seed(gen.seed)
+        tok = self.tokenizer
+        out = self.model.generate(**encoded.inputs, **gen.generate_kwargs(), eos_token_id=tok.eos_token_id,
+                                  pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+        new = out[:, 1:] if self.model.config.is_encoder_decoder else out[:, encoded.inputs["input_ids"].shape[1]:]
+        return strip_generated(new, tok)
+
+
+@MODELS.register("hf-causal")
+class HFCausal(HFAdapter):
+    name = "hf-causal"
+
+
+@MODELS.register("hf-seq2seq")
+class HFSeq2Seq(HFAdapter):
+    name = "hf-seq2seq"

@@ -1,0 +1,43 @@
+"""The command line: one clear message and a non-zero exit on bad input; commands call the API."""
+
+import json
+
+from bench.cli import main
+
+
+def test_list_models(capsys):
+    assert main(["list", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "llm2slm" in out and "smollm2-135m-instruct" in out
+
+
+def test_unknown_adapter_exits_2_with_did_you_mean(capsys):
+    assert main(["generate", "--model", "hf-casual", "hello"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'hf-causal'" in err
+
+
+def test_generate_prints_json_lines(tiny, capsys):
+    assert main(["generate", "--model", "hf-causal", "--model-args", f"source={tiny['llama']},chat=true",
+                 "--max-new-tokens", "3", "one", "two"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["prompt"] for line in lines] == ["one", "two"]
+
+
+def test_train_bad_config_key_exits_2(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("system: l2s\nout: x\ndata: {source: x}\ntrain: {stpes: 3}\n")
+    assert main(["train", str(cfg)]) == 2
+    assert "did you mean 'steps'" in capsys.readouterr().err
+
+
+def test_train_then_samples(tiny, pairs_jsonl, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"system": "slm", "out": str(tmp_path / "run"), "llm": tiny["llama"],
+                               "slm": {"init": "truncate", "layers": 1}, "data": {"source": str(pairs_jsonl)},
+                               "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1}}))
+    assert main(["train", str(cfg), "--samples", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("[reference]") == 2 and "trained slm" in out
+    # a finished run of the same config is reused, not retrained or refused
+    assert main(["train", str(cfg), "--samples", "0"]) == 0

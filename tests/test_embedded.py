@@ -1,0 +1,54 @@
+"""The embedded default on the real SmolLM2-135M-Instruct weights (installed by scripts/setup.sh)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import pretrained, train
+from bench.models import GenSettings, get_adapter
+
+ROOT = Path(__file__).parent.parent
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Overrides conftest's: the converted SmolLM2 stays in the user cache, converted once per machine."""
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return pretrained.load("smollm2-135m-instruct")
+
+
+def test_embedded_model_loads_and_answers(smollm2):
+    adapter = get_adapter("hf-causal", source="smollm2-135m-instruct", chat=True)
+    out = adapter.generate(["What is the capital of France?"], GenSettings(max_new_tokens=12))
+    assert "Paris" in out[0]
+    assert smollm2.model.config.num_hidden_layers == 30
+
+
+def test_default_config_trains_l2s_on_real_weights(smollm2, tmp_path):
+    config = tmp_path / "l2s.yaml"
+    config.write_text(json.dumps({
+        "include": str(ROOT / "configs/kjv-web/base.yaml"),
+        "system": "l2s", "out": str(tmp_path / "run"),
+        "data": {"source": str(ROOT / "tests/fixtures/kjv-web"), "limit": 24, "valid_limit": 8},
+        "train": {"steps": 3, "batch_size": 4, "save_every": 3, "warmup_steps": 1},
+    }))
+    final = train.train(config, llm=smollm2)
+
+    assert pretrained.weights_hash(smollm2.model) == smollm2.hash  # the LLM is bitwise untouched
+    meta = json.loads((final / "l2s.json").read_text())
+    params = meta["trainer"]["params"]
+    assert params["llm_non_embedding"] >= 4 * params["slm_non_embedding"]
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run/log.jsonl").read_text().splitlines()]
+    # A plain 4-layer truncation starts at loss 18-24; the fitted lens must bring the start far below.
+    assert losses[0] < 9, losses
+    assert meta["llm"] == {"source": "smollm2-135m-instruct", "sha256": smollm2.hash, "layer": 15}
+
+    adapter = get_adapter("llm2slm", checkpoint=str(final))
+    outputs = adapter.generate(["Rewrite this King James Bible verse in modern English:\nJesus wept."],
+                               GenSettings(max_new_tokens=8))
+    assert isinstance(outputs[0], str)
