@@ -23,7 +23,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 from bench import pretrained
 from bench.errors import BenchError
 from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
-from bench.slm import LensNorm, install_lens
+from bench.slm import LensNorm, add_lora, install_lens, merge_lora
 
 FORMAT = "l2s-bench-checkpoint"
 VERSION = 1
@@ -97,9 +97,14 @@ def load(path: str | Path, llm: pretrained.Pretrained | None = None) -> LLMToSLM
     slm = auto.from_config(config)
     if meta["slm"]["lens"]:
         install_lens(slm)
+    lora = getattr(config, "l2s_lora", None)
+    if lora:
+        slm = add_lora(slm, lora["r"], lora["alpha"])
     model = LLMToSLM(cfg, slm, AutoTokenizer.from_pretrained(path / "slm"), frozen)
     try:
         load_model(model, str(weights), strict=True)
     except (RuntimeError, OSError) as e:
         raise BenchError(f"corrupt checkpoint {path}: {e}") from None
+    if lora:
+        merge_lora(slm)
     return model.eval()

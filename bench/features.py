@@ -50,10 +50,11 @@ def _compute(model: LLMToSLM, prompts: list[list[int]], batch_size: int) -> list
     pad = model.prompt_tokenizer.pad_token_id or 0
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
     result: list[torch.Tensor | None] = [None] * len(prompts)
+    device = next(model.llm.model.parameters()).device
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
         ids, mask = left_pad([prompts[i] for i in idx], pad)
-        feats = model.llm_features(ids, mask)
+        feats = model.llm_features(ids.to(device), mask.to(device)).cpu()
         for row, i in enumerate(idx):
             result[i] = feats[row, ids.shape[1] - len(prompts[i]):].half().contiguous()
     return result

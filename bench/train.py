@@ -61,11 +61,13 @@ class OptimSpec:
     max_prompt_tokens: int = 256
     max_response_tokens: int = 96
     threads: int | None = None  # torch CPU threads; None = torch's default
+    autocast: Literal["float32", "bfloat16"] = "float32"  # bf16 autocast for the SLM forward/backward
+    device: str = "cpu"  # "cuda" on a GPU machine
 
 
 @dataclass
 class TrainConfig:
-    system: Literal["l2s", "slm"]
+    system: Literal["l2s", "slm", "llm-lora"]  # llm-lora: the LLM baseline fine-tuned with LoRA (peft)
     out: str  # run folder: checkpoints, log.jsonl, final/
     data: DataSpec
     llm: str = "smollm2-135m-instruct"
@@ -77,7 +79,10 @@ class TrainConfig:
 def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
     raw = load_yaml(path)
     cfg = from_dict(TrainConfig, raw, str(path))
-    if cfg.system == "slm":
+    if cfg.system == "llm-lora":
+        cfg.slm = dataclasses.replace(cfg.slm, init="pretrained", source=cfg.slm.source or cfg.llm,
+                                      lora_r=cfg.slm.lora_r or 8, freeze_embeddings=False)
+    if cfg.system in ("slm", "llm-lora"):
         cfg.l2s.conditioning = "none"
     elif cfg.l2s.conditioning == "none":
         raise BenchError(f"{path}: system 'l2s' needs l2s.conditioning 'add' or 'replace'")
@@ -91,6 +96,10 @@ class Batch:
     response_ids: torch.Tensor
     response_mask: torch.Tensor
     features: torch.Tensor | None
+
+    def to(self, device: str) -> Batch:
+        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return Batch(**{k: v.to(device) if v is not None else None for k, v in moved.items()})
 
 
 class Examples:
@@ -185,14 +194,15 @@ def optimizer_for(model: LLMToSLM, optim: OptimSpec) -> tuple[torch.optim.Optimi
 
 
 @torch.no_grad()
-def mean_loss(model: LLMToSLM, examples: Examples, batch_size: int) -> float:
+def mean_loss(model: LLMToSLM, examples: Examples, optim: OptimSpec) -> float:
     model.eval()
     total, count = 0.0, 0
-    for start in range(0, len(examples), batch_size):
-        idx = list(range(start, min(start + batch_size, len(examples))))
-        b = examples.batch(idx)
+    for start in range(0, len(examples), optim.batch_size):
+        idx = list(range(start, min(start + optim.batch_size, len(examples))))
+        b = examples.batch(idx).to(optim.device)
         n = int(b.response_mask.sum())
-        total += float(model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)) * n
+        with _autocast(optim):
+            total += n * float(model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features))
         count += n
     model.train()
     return total / max(count, 1)
@@ -219,7 +229,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     torch.manual_seed(optim.seed)
     llm = llm or pretrained.load(cfg.llm)
     fit_texts = [f"{p}\n{r}" for p, r in zip(*render_records(cfg.data, records[:512]))]
-    model = build_model(cfg, llm, fit_texts)
+    model = build_model(cfg, llm, fit_texts).to(optim.device)
     examples = Examples(model, records, cfg.data, optim)
     if model.uses_llm:
         model.norm.fit([f.float() for f in examples.features], skip_first=not model.llm.is_seq2seq)
@@ -240,8 +250,9 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     bar = tqdm(total=optim.steps, initial=step, desc=f"train {cfg.system}", unit="step")
     with open(run_dir / "log.jsonl", "a") as logf:
         while step < optim.steps:
-            b = examples.batch(batch_indices(step, len(examples), optim.batch_size, optim.seed))
-            loss = model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
+            b = examples.batch(batch_indices(step, len(examples), optim.batch_size, optim.seed)).to(optim.device)
+            with _autocast(optim):
+                loss = model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], optim.grad_clip)
             opt.step()
@@ -262,10 +273,15 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
                      "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None,
                      "threads": torch.get_num_threads()}
     if valid is not None:
-        meta["train"]["valid_loss"] = round(mean_loss(model, valid, optim.batch_size), 4)
+        meta["train"]["valid_loss"] = round(mean_loss(model, valid, optim), 4)
     final = checkpoint.save(model.eval(), run_dir / "final", {"trainer": meta})
     log.info("saved %s: %s", final, meta["train"])
     return final
+
+
+def _autocast(optim: OptimSpec) -> torch.autocast:
+    dtype = getattr(torch, optim.autocast)
+    return torch.autocast(torch.device(optim.device).type, dtype=dtype, enabled=dtype != torch.float32)
 
 
 def _param_counts(model: LLMToSLM) -> dict[str, int]:
