@@ -37,7 +37,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         split = cfg.data.valid_split or cfg.data.split
         records = train.select_records(cfg.data, split, args.samples)
         prompts, refs = train.render_records(cfg.data, records)
-        outputs = get_adapter("llm2slm", checkpoint=str(final)).generate(prompts, GenSettings(max_new_tokens=48))
+        gen = GenSettings(max_new_tokens=48)
+        adapter = get_adapter("llm2slm", checkpoint=str(final), reserve_new_tokens=gen.max_new_tokens)
+        outputs = adapter.generate(prompts, gen)
         for prompt, ref, out in zip(prompts, refs, outputs):
             print(f"\n[prompt] {prompt}\n[reference] {ref}\n[{meta['system']}] {out}")
 

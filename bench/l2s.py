@@ -33,6 +33,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bench.errors import BenchError
+from bench.pretrained import prompt_budget
 
 
 @dataclass
@@ -176,6 +177,12 @@ class LLMToSLM(nn.Module):
     @property
     def uses_llm(self) -> bool:
         return self.cfg.conditioning != "none"
+
+    def prompt_budget(self, requested: int, new_tokens: int) -> int:
+        """The longest prompt both models can read: the LLM reads the prompt only, a decoder-only SLM
+        also holds `new_tokens` of response in the same positions."""
+        budget = prompt_budget(self.slm.config, requested, new_tokens)
+        return prompt_budget(self.llm.model.config, budget, 0) if self.uses_llm else budget
 
     def llm_features(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.llm.features(ids, mask, self.cfg.llm_autocast)

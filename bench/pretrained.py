@@ -131,3 +131,17 @@ def _embedded_dir(name: str) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return target
+
+
+def prompt_budget(config, requested: int, new_tokens: int) -> int:
+    """The longest prompt a model can read: `requested`, cut to its position embeddings, which a
+    decoder-only model shares between the prompt and the `new_tokens` it appends. Relative
+    positions (T5) impose no limit."""
+    positions = next((getattr(config, n) for n in ("max_position_embeddings", "n_positions")
+                      if isinstance(getattr(config, n, None), int)), None)
+    if positions is None:
+        return requested
+    room = positions if config.is_encoder_decoder else positions - new_tokens
+    if room < 1:
+        raise BenchError(f"{config.model_type} has {positions} positions: no room for a prompt and {new_tokens} new tokens")
+    return min(requested, room)

@@ -120,7 +120,7 @@ def truncate(model: PreTrainedModel, layers: int) -> PreTrainedModel:
     total = len(model.base_model.layers)
     if not 1 <= layers < total:
         raise BenchError(f"slm.layers must be in 1..{total - 1} to truncate a {total}-layer model, got {layers}")
-    small = copy.deepcopy(model)
+    small = copy.deepcopy(model).requires_grad_(True)  # the source may be a FrozenLLM's model
     small.base_model.layers = small.base_model.layers[:layers]
     small.config.num_hidden_layers = layers
     if getattr(small.config, "layer_types", None):

@@ -28,7 +28,7 @@ from bench.data import load_records, subsample
 from bench.errors import BenchError
 from bench.features import cached_features, left_pad
 from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
-from bench.models.base import max_positions, render_prompt, tokenize_prompts
+from bench.models.base import render_prompt, tokenize_prompts
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,7 @@ class Examples:
         tok = model.prompt_tokenizer
         prompts, responses = render_records(spec, records)
         prompts = [render_prompt(tok, p, spec.chat) for p in prompts]
-        limit = min(optim.max_prompt_tokens, max_positions(model.llm.model.config if model.uses_llm
-                                                             else model.slm.config) or optim.max_prompt_tokens)
+        limit = model.prompt_budget(optim.max_prompt_tokens, optim.max_response_tokens)
         self.prompts, self.truncated = tokenize_prompts(tok, prompts, limit, spec.chat)
         out_tok = model.slm_tokenizer
         eos = [out_tok.eos_token_id]
@@ -239,7 +238,11 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     opt, sched = optimizer_for(model, optim)
     step = 0
     if latest and resume:
+        trained_with = checkpoint.read_meta(latest).get("trainer", {}).get("config_hash")
+        if trained_with != config_hash(raw):
+            raise BenchError(f"{latest} was trained with another config; resume it with the same one")
         step = _restore(latest, model, opt, sched)
+        _truncate_log(run_dir / "log.jsonl", step)
         log.info("resumed %s at step %d", run_dir, step)
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {"system": cfg.system, "config": raw, "config_hash": config_hash(raw), "train_examples": len(examples),
@@ -296,6 +299,13 @@ def _param_counts(model: LLMToSLM) -> dict[str, int]:
         counts["llm_total"] = count(llm)
         counts["llm_non_embedding"] = counts["llm_total"] - llm.get_input_embeddings().weight.numel()
     return counts
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past the resumed checkpoint: those steps are about to run again."""
+    if path.exists():
+        lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        path.write_text("".join(line + "\n" for line in lines))
 
 
 def _latest_checkpoint(run_dir: Path) -> Path | None:

@@ -18,7 +18,7 @@ def test_unknown_adapter_exits_2_with_did_you_mean(capsys):
 
 
 def test_generate_prints_json_lines(tiny, capsys):
-    assert main(["generate", "--model", "hf-causal", "--model-args", f"source={tiny['llama']},chat=true",
+    assert main(["generate", "--model", "hf-causal", "--model-args", f"source={tiny['llama']},chat=true,reserve_new_tokens=16",
                  "--max-new-tokens", "3", "one", "two"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["prompt"] for line in lines] == ["one", "two"]
@@ -35,7 +35,7 @@ def test_train_then_samples(tiny, pairs_jsonl, tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(json.dumps({"system": "slm", "out": str(tmp_path / "run"), "llm": tiny["llama"],
                                "slm": {"init": "truncate", "layers": 1}, "data": {"source": str(pairs_jsonl)},
-                               "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1}}))
+                               "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1, "max_response_tokens": 24}}))
     assert main(["train", str(cfg), "--samples", "2"]) == 0
     out = capsys.readouterr().out
     assert out.count("[reference]") == 2 and "trained slm" in out

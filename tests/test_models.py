@@ -18,7 +18,7 @@ def test_builtins_registered_and_did_you_mean():
 
 
 def test_hf_causal_encode_decode_matches_generate(tiny):
-    adapter = get_adapter("hf-causal", source=tiny["llama"], chat=True)
+    adapter = get_adapter("hf-causal", source=tiny["llama"], chat=True, reserve_new_tokens=16)
     assert isinstance(adapter, ModelAdapter)
     prompts = ["The quick brown fox", "Define the word river: a large natural stream"]
     enc = adapter.encode(prompts)
@@ -52,11 +52,11 @@ def test_missing_embedded_wheel_says_what_to_install(monkeypatch):
 
 
 def test_overlong_prompt_is_truncated_and_counted(tiny, caplog):
-    adapter = get_adapter("hf-causal", source=tiny["llama"])
+    adapter = get_adapter("hf-causal", source=tiny["llama"], reserve_new_tokens=16)
     long = "the quick brown fox " * 200  # far beyond the tiny model's 96 positions
     enc = adapter.encode([long, "short"])
     assert enc.truncated == 1
-    assert enc.inputs["input_ids"].shape[1] == 96
+    assert enc.inputs["input_ids"].shape[1] == 96 - 16  # positions shared with the 16 reserved new tokens
     assert "truncated" in caplog.text
     assert len(adapter.decode(enc, GenSettings(max_new_tokens=2))) == 2
 
@@ -68,7 +68,7 @@ def test_llm2slm_adapter_runs_a_trained_checkpoint(tiny, pairs_jsonl, tmp_path):
                                "data": {"source": str(pairs_jsonl), "chat": False},
                                "train": {"steps": 2, "batch_size": 4, "warmup_steps": 1}}))
     final = train.train(cfg)
-    adapter = get_adapter("llm2slm", checkpoint=str(final))
+    adapter = get_adapter("llm2slm", checkpoint=str(final), reserve_new_tokens=8)
     assert adapter.chat is False  # taken from the training config
     enc = adapter.encode(["The quick brown fox", "And God said"])
     assert enc.inputs["inputs_embeds"].shape[-1] == 32  # GPT-2's width: the LLM encode already ran

@@ -57,7 +57,7 @@ class ModelAdapter(ABC):
     tokenizer: PreTrainedTokenizerBase  # reads prompts
     output_tokenizer: PreTrainedTokenizerBase  # decodes what `decode` returns
     chat: bool  # render prompts through the chat template
-    max_prompt_tokens: int
+    max_prompt_tokens: int  # longer prompts lose their start, with a counted warning
 
     @abstractmethod
     def encode(self, prompts: list[str]) -> Encoded:
@@ -110,11 +110,3 @@ def strip_generated(ids: torch.Tensor, tokenizer: PreTrainedTokenizerBase) -> li
         end = next((i for i, t in enumerate(row) if t in stops), len(row))
         rows.append(row[:end])
     return rows
-
-
-def max_positions(config) -> int | None:
-    """The longest input a model's position embeddings allow; None for relative positions (T5)."""
-    for name in ("max_position_embeddings", "n_positions"):
-        if isinstance(getattr(config, name, None), int):
-            return getattr(config, name)
-    return None

@@ -5,17 +5,19 @@ from __future__ import annotations
 import torch
 
 from bench import pretrained
+from bench.pretrained import prompt_budget
 from bench.errors import BenchError
 from bench.models import MODELS
-from bench.models.base import Encoded, GenSettings, ModelAdapter, max_positions, strip_generated
+from bench.models.base import Encoded, GenSettings, ModelAdapter, strip_generated
 
 
 class HFAdapter(ModelAdapter):
     """`source` is an embedded model name, a local folder or a Hub id; `chat` renders prompts as one
-    user turn of the tokenizer's chat template."""
+    user turn of the tokenizer's chat template; `reserve_new_tokens` keeps that many positions free
+    for the answer of a decoder-only model."""
 
     def __init__(self, source: str = "smollm2-135m-instruct", chat: bool = False, max_prompt_tokens: int = 1024,
-                 device: str = "cpu", dtype: str = "float32"):
+                 reserve_new_tokens: int = 256, device: str = "cpu", dtype: str = "float32"):
         loaded = pretrained.load(source, getattr(torch, dtype))
         is_seq2seq = bool(loaded.model.config.is_encoder_decoder)
         if is_seq2seq != (self.name == "hf-seq2seq"):
@@ -24,7 +26,7 @@ class HFAdapter(ModelAdapter):
         self.model = loaded.model.to(device)
         self.tokenizer = self.output_tokenizer = loaded.tokenizer
         self.source, self.hash, self.chat, self.device = source, loaded.hash, chat, device
-        self.max_prompt_tokens = min(max_prompt_tokens, max_positions(self.model.config) or max_prompt_tokens)
+        self.max_prompt_tokens = prompt_budget(self.model.config, max_prompt_tokens, reserve_new_tokens)
 
     def encode(self, prompts: list[str]) -> Encoded:
         ids, mask, lengths, cut = self.prompt_batch(prompts)

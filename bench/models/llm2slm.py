@@ -7,7 +7,7 @@ import torch
 from bench import checkpoint as ckpt
 from bench.errors import BenchError
 from bench.models import MODELS
-from bench.models.base import Encoded, GenSettings, ModelAdapter, max_positions, strip_generated
+from bench.models.base import Encoded, GenSettings, ModelAdapter, strip_generated
 
 
 @MODELS.register("llm2slm")
@@ -18,7 +18,7 @@ class LLM2SLMAdapter(ModelAdapter):
     name = "llm2slm"
 
     def __init__(self, checkpoint: str = "", chat: bool | None = None, max_prompt_tokens: int = 1024,
-                 device: str = "cpu"):
+                 reserve_new_tokens: int = 256, device: str = "cpu"):
         if not checkpoint:
             raise BenchError("llm2slm needs checkpoint=PATH")
         self.model = ckpt.load(checkpoint).to(device)
@@ -26,8 +26,7 @@ class LLM2SLMAdapter(ModelAdapter):
         self.output_tokenizer = self.model.slm_tokenizer
         trained = ckpt.read_meta(checkpoint).get("trainer", {}).get("config", {}).get("data", {})
         self.chat = trained.get("chat", True) if chat is None else chat
-        reader = self.model.llm.model.config if self.model.uses_llm else self.model.slm.config
-        self.max_prompt_tokens = min(max_prompt_tokens, max_positions(reader) or max_prompt_tokens)
+        self.max_prompt_tokens = self.model.prompt_budget(max_prompt_tokens, reserve_new_tokens)
         self.device = device
 
     def encode(self, prompts: list[str]) -> Encoded:
