@@ -59,9 +59,17 @@ class FeatureNorm(nn.Module):
     def fit(self, features: list[torch.Tensor], skip_first: bool) -> None:
         """Fit on unpadded per-prompt features. `skip_first` leaves out position 0, where decoder-only
         LLMs put their "massive activations" (thousands of times the typical scale)."""
-        rows = torch.cat([f[1:] if skip_first and len(f) > 1 else f for f in features]).double()
-        self.mean.copy_(rows.mean(0))
-        self.std.copy_(rows.std(0).clamp_min(1e-6))
+        total = torch.zeros(self.mean.shape, dtype=torch.float64)
+        squares, count = torch.zeros_like(total), 0
+        for f in features:  # streamed: the cache of a real run holds millions of rows
+            rows = (f[1:] if skip_first and len(f) > 1 else f).double()
+            total += rows.sum(0)
+            squares += (rows * rows).sum(0)
+            count += len(rows)
+        mean = total / count
+        var = (squares - count * mean * mean) / max(count - 1, 1)
+        self.mean.copy_(mean)
+        self.std.copy_(var.clamp_min(0).sqrt().clamp_min(1e-6))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         z = (h.float() - self.mean) / self.std

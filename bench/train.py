@@ -231,7 +231,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     model = build_model(cfg, llm, fit_texts).to(optim.device)
     examples = Examples(model, records, cfg.data, optim)
     if model.uses_llm:
-        model.norm.fit([f.float() for f in examples.features], skip_first=not model.llm.is_seq2seq)
+        model.norm.fit(examples.features, skip_first=not model.llm.is_seq2seq)
     valid = None
     if cfg.data.valid_split:
         valid = Examples(model, select_records(cfg.data, cfg.data.valid_split, cfg.data.valid_limit), cfg.data, optim)
