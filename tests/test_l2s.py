@@ -16,6 +16,7 @@ from bench.errors import BenchError
 from bench.features import left_pad
 from bench.l2s import FeatureNorm, FrozenLLM, L2SConfig, LLMToSLM, Projector, positions
 from bench.models.base import strip_generated
+from conftest import CORPUS
 
 PAIRS = ["llama", "t5", "t5_gpt2"]
 PROMPTS = [
@@ -24,15 +25,7 @@ PROMPTS = [
     "The quick brown fox jumps over the lazy dog and the earth was without form.",
 ]
 RESPONSES = ["And there was light.", "A large natural stream of water.", "You shall not steal."]
-FIT_TEXTS = [
-    "In the beginning God created the heaven and the earth.",
-    "And the earth was without form, and void; and darkness was upon the face of the deep.",
-    "And God said, Let there be light: and there was light.",
-    "The quick brown fox jumps over the lazy dog.",
-    "Define the word river: a large natural stream of water flowing in a channel.",
-    "Rewrite this verse in modern English: Thou shalt not steal.",
-    "You shall not steal. You shall not murder. Honor your father and your mother.",
-] * 3
+FIT_TEXTS = CORPUS * 3
 
 
 def build_pair(tiny, pair: str, **cfg) -> tuple[LLMToSLM, pretrained.Pretrained]:

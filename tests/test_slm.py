@@ -10,16 +10,9 @@ from bench import pretrained, slm
 from bench.errors import BenchError
 from bench.l2s import FrozenLLM
 from bench.slm import LensNorm, SLMSpec
+from conftest import CORPUS
 
-TEXTS = [
-    "In the beginning God created the heaven and the earth.",
-    "And the earth was without form, and void; and darkness was upon the face of the deep.",
-    "And God said, Let there be light: and there was light.",
-    "The quick brown fox jumps over the lazy dog.",
-    "Define the word river: a large natural stream of water flowing in a channel.",
-    "Rewrite this verse in modern English: Thou shalt not steal.",
-    "You shall not steal. You shall not murder. Honor your father and your mother.",
-]
+TEXTS = CORPUS
 
 
 def storages(model: nn.Module) -> set[int]:
