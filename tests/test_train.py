@@ -307,3 +307,22 @@ def test_a_second_run_with_the_same_loaded_llm_trains_its_slm(tiny, pairs_jsonl,
     trained = load_file(str(final / "model.safetensors"))
     key = "slm.model.layers.0.mlp.down_proj.weight"
     assert not torch.equal(trained[key], llm.model.state_dict()["model.layers.0.mlp.down_proj.weight"])
+
+
+# --------------------------------------------------------------------------------------- LoRA LLM baseline
+
+
+def test_llm_lora_baseline_trains_adapters_and_loads_merged(tiny, pairs_jsonl, tmp_path):
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, system="llm-lora", steps=3,
+                       train_extra={"lr": 1e-2, "save_every": 3})
+    final = train.train(cfg)
+    saved = load_file(str(final / "model.safetensors"))
+    assert any("lora_A" in k for k in saved) and any("lora_B" in k for k in saved)
+    llm = pretrained.load(tiny["llama"])
+    model = checkpoint.load(final)
+    assert not any("lora" in name for name, _ in model.slm.named_modules())  # merged for full-speed decoding
+    assert not hasattr(model.slm.config, "l2s_lora")
+    merged = model.slm.state_dict()["model.layers.0.mlp.down_proj.weight"]
+    original = llm.model.state_dict()["model.layers.0.mlp.down_proj.weight"]
+    assert not torch.equal(merged, original)  # the adapters learned something and were folded in
+    assert model.slm.config.num_hidden_layers == llm.model.config.num_hidden_layers  # the whole LLM
