@@ -64,9 +64,9 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from bench.data import bible
+    from bench.data import prepare
 
-    print(bible.prepare(args.name, args.out))
+    print(prepare(args.name, args.out))
 
 
 def parser() -> argparse.ArgumentParser:

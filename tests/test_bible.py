@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.data import bible
+from bench.data import bible, prepare, prepared_split
 from bench.errors import BenchError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -28,7 +28,7 @@ def texts(module: str) -> dict[str, str]:
 
 
 def rows(split: str) -> list[dict]:
-    return bible.load_split("kjv-web", split, KJV_WEB)
+    return prepared_split("kjv-web", split, KJV_WEB)
 
 
 @pytest.mark.parametrize("module", list(bible.FIXTURE_REFS))
@@ -165,16 +165,16 @@ def test_fixture_manifest_matches_files():
 
 def test_unknown_name_suggests_the_close_one():
     with pytest.raises(BenchError, match="did you mean 'kjv-web'"):
-        bible.prepare("kjv-wbe")
+        prepare("kjv-wbe")
     with pytest.raises(BenchError, match="did you mean 'bible-en-es'"):
-        bible.load_split("bible-en-ess", "test")
+        prepared_split("bible-en-ess", "test")
 
 
 def test_missing_prepared_data_says_how_to_prepare(tmp_path):
     with pytest.raises(BenchError, match=r"run `l2s-bench data prepare bible-en-es`"):
-        bible.load_split("bible-en-es", "train", tmp_path)
+        prepared_split("bible-en-es", "train", tmp_path)
     with pytest.raises(BenchError, match="unknown split"):
-        bible.load_split("kjv-web", "dev", KJV_WEB)
+        prepared_split("kjv-web", "dev", KJV_WEB)
 
 
 def test_missing_sword_tools_without_root_names_the_apt_command(monkeypatch):

@@ -1,12 +1,40 @@
-"""Records for training and evaluation: a prepared data set by name, a folder of split files, or one JSONL file."""
+"""Data sets: offline builders registered by name, prepared once into the data cache, then read as
+records; or a folder of split files; or one JSONL file.
+
+A builder is `prepare(name, out_dir) -> out_dir` that writes `train/valid/test.jsonl` and
+`manifest.json` (counts and sha256 per file). Out-of-tree builders register through the
+`l2s_bench.datasets` entry-point group.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.paths import cache_dir
+from bench.registry import Registry
+
+SPLITS = ("train", "valid", "test")
+DATASETS: Registry[Callable[[str, Path], Path]] = Registry("data set", "l2s_bench.datasets")
+
+
+def prepare(name: str, out_dir: str | Path | None = None) -> Path:
+    """Build data set `name` into `out_dir` (default: the data cache); returns the folder."""
+    return DATASETS.get(name)(name, Path(out_dir) if out_dir else cache_dir("data", name))
+
+
+def prepared_split(name: str, split: str, data_dir: str | Path | None = None) -> list[dict]:
+    """Rows of one prepared split. Never prepares implicitly: that may need apt and root."""
+    DATASETS.get(name)  # unknown names get a did-you-mean
+    if split not in SPLITS:
+        raise BenchError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
+    path = Path(data_dir or cache_dir("data", name)) / f"{split}.jsonl"
+    if not path.is_file():
+        raise BenchError(f"{path} not found; run `l2s-bench data prepare {name}` first")
+    return read_jsonl(path)
 
 
 def load_records(source: str, split: str = "train", limit: int | None = None, seed: int = 0) -> list[dict]:
@@ -18,9 +46,7 @@ def load_records(source: str, split: str = "train", limit: int | None = None, se
     elif path.suffix in {".jsonl", ".json"} or path.exists():
         records = read_jsonl(path)
     else:
-        from bench.data import bible  # the builders register by name; only bible data exists so far
-
-        records = bible.load_split(source, split)
+        records = prepared_split(source, split)
     records = subsample(records, limit, seed)
     if not records:
         raise BenchError(f"{source} [{split}] has no records")
@@ -48,3 +74,6 @@ def read_jsonl(path: Path) -> list[dict]:
         except UnicodeDecodeError as e:
             raise BenchError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
     return records
+
+
+from bench.data import bible  # noqa: E402,F401  (registers the built-in builders)

@@ -29,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
+from bench.data import DATASETS
 from bench.errors import BenchError
 from bench.paths import cache_dir
 
@@ -256,15 +257,8 @@ def prepare(name: str, out_dir: Path | None = None) -> Path:
     return _write_splits(Path(out_dir) if out_dir else cache_dir("data", name), rows, manifest)
 
 
-def load_split(name: str, split: str, data_dir: Path | None = None) -> list[dict]:
-    """Rows of one prepared split. Never prepares implicitly: that may need apt and root."""
-    _check_name(name)
-    if split not in SPLITS:
-        raise BenchError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
-    path = Path(data_dir or cache_dir("data", name)) / f"{split}.jsonl"
-    if not path.is_file():
-        raise BenchError(f"{path} not found; run `l2s-bench data prepare {name}` first")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+for _name in PAIRS:
+    DATASETS.register(_name)(prepare)
 
 
 FIXTURE_SIZES = {"train": 400, "valid": 40, "test": 80}
