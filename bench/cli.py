@@ -56,11 +56,30 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_list(args: argparse.Namespace) -> None:
     from bench import pretrained
+    from bench.data import DATASETS
     from bench.models import MODELS
+    from bench.tasks import load_task_file, task_files
 
     if args.what == "models":
         print("adapters: " + ", ".join(MODELS.names()))
         print("embedded model sources: " + ", ".join(pretrained.EMBEDDED))
+    elif args.what == "datasets":
+        print("\n".join(DATASETS.names()))
+    else:
+        for name, path in sorted(task_files().items()):
+            task = load_task_file(path)
+            d = task.dataset
+            source = f"builder:{d.builder}" if d.builder else f"path:{d.path}" if d.path else f"hf:{d.hf}"
+            metrics = ",".join(m.name for m in task.metrics)
+            print(f"{name:<16} {task.family:<14} {source:<28} {metrics}")
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from bench.tasks import load_task_file
+
+    for path in args.paths:
+        task = load_task_file(path)
+        print(f"ok: {path} (task '{task.task}', {task.family}, {len(task.metrics)} metrics)")
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -93,8 +112,12 @@ def parser() -> argparse.ArgumentParser:
     g.set_defaults(func=cmd_generate)
 
     ls = sub.add_parser("list", help="list registered components")
-    ls.add_argument("what", choices=["models"])
+    ls.add_argument("what", choices=["models", "tasks", "datasets"])
     ls.set_defaults(func=cmd_list)
+
+    v = sub.add_parser("validate", help="check task YAML files (schema, metrics, templates)")
+    v.add_argument("paths", nargs="+")
+    v.set_defaults(func=cmd_validate)
 
     d = sub.add_parser("data", help="build offline data sets")
     dsub = d.add_subparsers(dest="action", required=True)
