@@ -29,13 +29,16 @@ from bench.errors import BenchError
 from bench.features import cached_features, left_pad
 from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
 from bench.models.base import render_prompt, tokenize_prompts
+from bench.tasks import get_task
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class DataSpec:
-    source: str  # a prepared data set name (`l2s-bench data prepare NAME`) or a JSONL file
+    task: str | None = None  # a task (tasks/*.yaml): its data, "decoder" prompt, reference and chat setting
+    source: str | None = None  # or a prepared data set name, a folder of split files, or a JSONL file
+    data_dir: str | None = None  # with task: read its <split>.jsonl files from here instead
     split: str = "train"
     limit: int | None = None
     prompt: str = "{source}"  # str.format template over a record's fields
@@ -79,6 +82,11 @@ class TrainConfig:
 def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
     raw = load_yaml(path)
     cfg = from_dict(TrainConfig, raw, str(path))
+    if (cfg.data.task is None) == (cfg.data.source is None):
+        raise BenchError(f"{path}: data needs exactly one of task, source")
+    if cfg.data.task:  # train on exactly what the task evaluates: its prompt, reference and rendering
+        task = get_task(cfg.data.task)
+        cfg.data.prompt, cfg.data.response, cfg.data.chat = task.prompts.get("decoder", "{source}"), "{reference}", task.chat
     if cfg.system == "llm-lora":
         cfg.slm = dataclasses.replace(cfg.slm, init="pretrained", source=cfg.slm.source or cfg.llm,
                                       lora_r=cfg.slm.lora_r or 8, freeze_embeddings=False)
@@ -144,17 +152,20 @@ def render_records(spec: DataSpec, records: list[dict]) -> tuple[list[str], list
     try:
         return [spec.prompt.format_map(r) for r in records], [spec.response.format_map(r) for r in records]
     except KeyError as e:
-        raise BenchError(f"data template names field {e} that the records of '{spec.source}' lack") from None
+        raise BenchError(f"data template names field {e} that the records of '{spec.task or spec.source}' lack") from None
 
 
 def select_records(spec: DataSpec, split: str, limit: int | None) -> list[dict]:
     """The split's records within `max_words`, then a seeded sample of `limit`."""
-    records = load_records(spec.source, split)
+    if spec.task:
+        records = get_task(spec.task).samples(split, limit=None, data_dir=spec.data_dir)
+    else:
+        records = load_records(spec.source, split)
     if spec.max_words:
         records = [r for r, p, t in zip(records, *render_records(spec, records))
                    if len(p.split()) <= spec.max_words and len(t.split()) <= spec.max_words]
         if not records:
-            raise BenchError(f"{spec.source} [{split}]: no record within max_words={spec.max_words}")
+            raise BenchError(f"{spec.task or spec.source} [{split}]: no record within max_words={spec.max_words}")
     return subsample(records, limit, spec.seed)
 
 
@@ -247,7 +258,8 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {"system": cfg.system, "config": raw, "config_hash": config_hash(raw), "train_examples": len(examples),
             "llm": {"source": llm.source, "sha256": llm.hash}, "params": _param_counts(model),
-            "prompts_truncated": examples.truncated, "data": {"source": cfg.data.source, "split": cfg.data.split}}
+            "prompts_truncated": examples.truncated, "data": {"task": cfg.data.task, "source": cfg.data.source, "split": cfg.data.split,
+                                                            "chat": cfg.data.chat}}
     model.train()
     tokens, started = 0, time.perf_counter()
     bar = tqdm(total=optim.steps, initial=step, desc=f"train {cfg.system}", unit="step")

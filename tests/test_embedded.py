@@ -34,7 +34,7 @@ def test_default_config_trains_l2s_on_real_weights(smollm2, tmp_path):
     config.write_text(json.dumps({
         "include": str(ROOT / "configs/kjv-web/base.yaml"),
         "system": "l2s", "out": str(tmp_path / "run"),
-        "data": {"source": str(ROOT / "tests/fixtures/kjv-web"), "limit": 24, "valid_limit": 8},
+        "data": {"data_dir": str(ROOT / "tests/fixtures/kjv-web"), "limit": 24, "valid_limit": 8},
         "train": {"steps": 3, "batch_size": 4, "save_every": 3, "warmup_steps": 1},
     }))
     final = train.train(config, llm=smollm2)

@@ -24,7 +24,7 @@ class LLM2SLMAdapter(ModelAdapter):
         self.model = ckpt.load(checkpoint).to(device)
         self.tokenizer = self.model.prompt_tokenizer
         self.output_tokenizer = self.model.slm_tokenizer
-        trained = ckpt.read_meta(checkpoint).get("trainer", {}).get("config", {}).get("data", {})
+        trained = ckpt.read_meta(checkpoint).get("trainer", {}).get("data", {})
         self.chat = trained.get("chat", True) if chat is None else chat
         self.max_prompt_tokens = self.model.prompt_budget(max_prompt_tokens, reserve_new_tokens)
         self.device = device
