@@ -1,0 +1,119 @@
+"""BLEU and chrF through sacreBLEU's own metric objects, bootstrap and paired test.
+
+Nothing here re-implements sacreBLEU: the value and CI come from
+`corpus_score(hyps, [refs], n_bootstrap=...)`, the signature from `get_signature().format()`
+(it carries `bs` and `seed` when a CI was computed), and p from
+`sacrebleu.significance.PairedTest(test_type="bs")`. Both read their seed from the environment
+variable `SACREBLEU_SEED`, which is set for each call and restored afterwards.
+
+The CI is sacreBLEU's: its bootstrap reports the mean of the resampled scores mu and a half-width
+(half the distance between the 2.5% and 97.5% resampled scores); `ci` is (mu - half, mu + half),
+the "μ = mu ± half" sacreBLEU prints. It is centred on the bootstrap mean, not on the corpus
+score, and on tiny corpora it can leave 0-100 (not clipped, so it cross-checks with sacreBLEU).
+
+Two options change the number but are missing from sacreBLEU 2.6's signature (sacreBLEU puts
+chrF's beta in the score's name, "chrF2", which `Score.metric` does not carry): BLEU's
+`max_ngram_order` and chrF's `beta`. When set to a non-default value they are added before the
+version field (`ngram:2`, `beta:1`); with defaults the signature is exactly sacreBLEU's.
+
+BLEU is corpus-level only: no per-segment BLEU is offered or averaged.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.metrics.base import Metric as SacreMetric
+from sacrebleu.significance import PairedTest
+
+from bench.errors import BenchError
+from bench.metrics.base import METRICS, ZERO_DIFFERENCE, Metric, Option, Score, sacrebleu_seed
+
+
+def _options_from(cls: type[SacreMetric], types: dict[str, tuple[type, ...]],
+                  choices: dict[str, tuple[Any, ...]] | None = None) -> dict[str, Option]:
+    """Options = the sacreBLEU constructor's keyword arguments (except `references`), its defaults."""
+    params = inspect.signature(cls.__init__).parameters
+    choices = choices or {}
+    return {name: Option(params[name].default, types[name], choices.get(name)) for name in params if name in types}
+
+
+class SacreBleuMetric(Metric):
+    """A sacreBLEU metric object configured from the options; a fresh one per call, because
+    sacreBLEU objects remember the last call's n_bootstrap/seed and would put them in the signature."""
+
+    SACRE_CLASS: ClassVar[type[SacreMetric]]
+    UNSIGNED: ClassVar[dict[str, str]] = {}  # option -> signature key, for options sacreBLEU's signature omits
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._make()  # fail at construction (task validation), not at scoring time
+
+    def _make(self) -> SacreMetric:
+        try:
+            return self.SACRE_CLASS(**self.options)
+        except (KeyError, ValueError, AssertionError, TypeError, ImportError, OSError, RuntimeError) as e:
+            # e.g. a mecab tokenizer not installed, or spm/flores models that need a download
+            given = {k: v for k, v in self.options.items() if v != self.OPTIONS[k].default}
+            raise BenchError(f"metric {self.name!r}: sacreBLEU rejected options {given}: "
+                             f"{type(e).__name__}: {e}") from None
+
+    def _score(self, hyps: list[str], refs: list[str], n_bootstrap: int, seed: int) -> Score:
+        metric = self._make()
+        with sacrebleu_seed(seed):
+            result = metric.corpus_score(hyps, [refs], n_bootstrap=n_bootstrap)
+        ci = None
+        if n_bootstrap:  # sacreBLEU leaves _mean/_ci at -1 without a bootstrap
+            ci = (float(result._mean - result._ci), float(result._mean + result._ci))
+        return Score(self.name, float(result.score), ci, self._signature(metric), len(hyps))
+
+    def _signature(self, metric: SacreMetric) -> str:
+        fields = metric.get_signature().format().split("|")
+        extra = [f"{key}:{self.options[opt]}" for opt, key in self.UNSIGNED.items()
+                 if self.options[opt] != self.OPTIONS[opt].default]
+        at = next((i for i, f in enumerate(fields) if f.startswith("version:")), len(fields))
+        return "|".join(fields[:at] + extra + fields[at:])
+
+    def _paired_p(self, baseline: list[str], system: list[str], refs: list[str],
+                  n_bootstrap: int, seed: int) -> float:
+        if baseline == system:
+            return 1.0
+        with sacrebleu_seed(seed):
+            test = PairedTest([("baseline", baseline), ("system", system)], {self.name: self._make()}, [refs],
+                              test_type="bs", n_samples=n_bootstrap)
+            _, results = test()
+        # keys: 'System' plus the sacreBLEU score name ('BLEU', 'chrF2', 'chrF2++'); [0] = baseline
+        (key,) = [k for k in results if k != "System"]
+        base, sys_ = results[key]
+        if abs(base.score - sys_.score) <= ZERO_DIFFERENCE:
+            return 1.0  # PairedTest would say 1/(n+1): see base.paired_bootstrap_p
+        return float(sys_.p_value)
+
+
+@METRICS.register("bleu")
+class Bleu(SacreBleuMetric):
+    """sacreBLEU BLEU (default: 13a tokenizer, exp smoothing, mixed case). Options: sacreBLEU's."""
+
+    name = "bleu"
+    SACRE_CLASS = BLEU
+    UNSIGNED = {"max_ngram_order": "ngram"}
+    OPTIONS = _options_from(BLEU, {
+        "lowercase": (bool,), "force": (bool,), "tokenize": (str, type(None)), "smooth_method": (str,),
+        "smooth_value": (int, float, type(None)), "max_ngram_order": (int,), "effective_order": (bool,),
+        "trg_lang": (str,),
+    }, {"tokenize": (None, *BLEU.TOKENIZERS), "smooth_method": tuple(BLEU.SMOOTH_DEFAULTS)})
+
+
+@METRICS.register("chrf")
+class Chrf(SacreBleuMetric):
+    """sacreBLEU chrF: chrF2 by default; `word_order: 2` gives chrF++. Options: sacreBLEU's."""
+
+    name = "chrf"
+    SACRE_CLASS = CHRF
+    UNSIGNED = {"beta": "beta"}
+    OPTIONS = _options_from(CHRF, {
+        "char_order": (int,), "word_order": (int,), "beta": (int,), "lowercase": (bool,),
+        "whitespace": (bool,), "eps_smoothing": (bool,),
+    })
