@@ -10,20 +10,6 @@ import sys
 from bench.errors import BenchError
 
 
-def _model_args(text: str) -> dict:
-    """`k=v,k2=v2` (lm-eval's --model_args syntax); values parsed as JSON where they parse."""
-    args = {}
-    for part in filter(None, text.split(",")):
-        if "=" not in part:
-            raise BenchError(f"--model-args expects key=value pairs, got {part!r}")
-        key, value = part.split("=", 1)
-        try:
-            args[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            args[key.strip()] = value
-    return args
-
-
 def cmd_train(args: argparse.Namespace) -> None:
     from bench import train
     from bench.models import GenSettings, get_adapter
@@ -45,13 +31,25 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    from bench.models import GenSettings, get_adapter
+    from bench.models import GenSettings, get_adapter, parse_model_args
 
-    adapter = get_adapter(args.model, **_model_args(args.model_args))
+    adapter = get_adapter(args.model, **parse_model_args(args.model_args))
     gen = GenSettings(max_new_tokens=args.max_new_tokens, num_beams=args.num_beams, do_sample=args.sample,
                       temperature=args.temperature, seed=args.seed)
     for prompt, out in zip(args.prompt, adapter.generate(args.prompt, gen)):
         print(json.dumps({"model": args.model, "prompt": prompt, "output": out}, ensure_ascii=False))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from bench.evaluate import SystemSpec, evaluate, table, write_json
+    from bench.tasks import get_task
+
+    systems = [SystemSpec.parse(text) for text in args.system]
+    result = evaluate(get_task(args.task), systems, args.split, args.limit, args.batch_size, args.data_dir,
+                      args.n_bootstrap)
+    print(table(result))
+    if args.out:
+        print(f"wrote {write_json(result, args.out)}")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -111,6 +109,19 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("prompt", nargs="+")
     g.set_defaults(func=cmd_generate)
 
+    e = sub.add_parser("evaluate", help="generate with each system on a task's test items and score them together")
+    e.add_argument("task", help="a task name (`l2s-bench list tasks`) or a task YAML file")
+    e.add_argument("--system", action="append", default=[], metavar="NAME[@ROLE]=ADAPTER[:k=v,...]",
+                   help="e.g. llm=hf-causal:source=smollm2-135m-instruct or l2s=llm2slm:checkpoint=runs/x/final; "
+                        "the trivial baseline is always included")
+    e.add_argument("--split", default="test")
+    e.add_argument("--limit", type=int, help="a seeded sample of this many items (default: the task's limit)")
+    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--data-dir", help="read <split>.jsonl from here (e.g. a local copy of a Hub dataset)")
+    e.add_argument("--n-bootstrap", type=int, default=1000)
+    e.add_argument("--out", help="write scores and every prediction as JSON here")
+    e.set_defaults(func=cmd_evaluate)
+
     ls = sub.add_parser("list", help="list registered components")
     ls.add_argument("what", choices=["models", "tasks", "datasets"])
     ls.set_defaults(func=cmd_list)
@@ -131,6 +142,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("sacrebleu").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         args.func(args)
     except BenchError as e:

@@ -58,6 +58,7 @@ class ModelAdapter(ABC):
     output_tokenizer: PreTrainedTokenizerBase  # decodes what `decode` returns
     chat: bool  # render prompts through the chat template
     max_prompt_tokens: int  # longer prompts lose their start, with a counted warning
+    prompt_family: str = "decoder"  # which of a task's prompt templates this system reads ("decoder", "t5")
 
     @abstractmethod
     def encode(self, prompts: list[str]) -> Encoded:

@@ -50,3 +50,4 @@ class HFCausal(HFAdapter):
 @MODELS.register("hf-seq2seq")
 class HFSeq2Seq(HFAdapter):
     name = "hf-seq2seq"
+    prompt_family = "t5"

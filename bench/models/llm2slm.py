@@ -28,6 +28,7 @@ class LLM2SLMAdapter(ModelAdapter):
         self.chat = trained.get("chat", True) if chat is None else chat
         self.max_prompt_tokens = self.model.prompt_budget(max_prompt_tokens, reserve_new_tokens)
         self.device = device
+        self.prompt_family = "t5" if self.model.uses_llm and self.model.llm.is_seq2seq else "decoder"
 
     def encode(self, prompts: list[str]) -> Encoded:
         ids, mask, lengths, cut = self.prompt_batch(prompts)

@@ -1,0 +1,110 @@
+"""Evaluate systems on one task: generate on the same test items, then score them together.
+
+This is the quality pass alone: no timing, no resume. The suite runner builds on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from bench.errors import BenchError
+from bench.models import GenSettings, get_adapter, parse_model_args
+from bench.scoring import Role, score_task, trivial_predictions
+from bench.tasks import Task
+
+ROLES = ("llm", "slm", "l2s", "assisted", "trivial")
+
+
+@dataclass
+class SystemSpec:
+    name: str
+    role: str
+    adapter: str
+    args: dict = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> SystemSpec:
+        """`NAME[@ROLE]=ADAPTER[:k=v,...]`, e.g. `l2s=llm2slm:checkpoint=runs/x/final`; ROLE defaults to NAME."""
+        head, sep, body = text.partition("=")
+        if not sep or not body:
+            raise BenchError(f"--system expects NAME[@ROLE]=ADAPTER[:k=v,...], got {text!r}")
+        name, _, role = head.partition("@")
+        role = role or name
+        if role not in ROLES:
+            raise BenchError(f"system '{name}': role '{role}' is not one of {', '.join(ROLES)} (write NAME@ROLE=...)")
+        adapter, _, args = body.partition(":")
+        return cls(name, role, adapter, parse_model_args(args))
+
+
+def evaluate(task: Task, systems: list[SystemSpec], split: str = "test", limit: int | None = None,
+             batch_size: int = 16, data_dir: str | Path | None = None, n_bootstrap: int = 1000) -> dict:
+    """Scores (with CIs, signatures and paired p-values) plus every prediction, as one JSON-able dict."""
+    samples = task.samples(split, limit, data_dir)
+    refs = [str(s["reference"]) for s in samples]
+    gen = GenSettings(max_new_tokens=task.generation.max_new_tokens, num_beams=task.generation.num_beams)
+    outputs: dict[str, list[str]] = {"trivial": trivial_predictions(task, samples)}
+    roles: dict[str, Role] = {"trivial": "trivial"}
+    seconds: dict[str, float] = {}
+    for spec in systems:
+        if spec.name in outputs:
+            raise BenchError(f"system name '{spec.name}' is used twice")
+        args = dict(spec.args)
+        if spec.adapter == "hf-causal":
+            args.setdefault("chat", task.chat)
+        args.setdefault("reserve_new_tokens", gen.max_new_tokens)
+        adapter = get_adapter(spec.adapter, **args)
+        prompts = [task.prompt(s, adapter.prompt_family) for s in samples]
+        started = time.perf_counter()
+        preds: list[str] = []
+        for i in tqdm(range(0, len(prompts), batch_size), desc=spec.name, unit="batch"):
+            preds += adapter.generate(prompts[i:i + batch_size], gen)
+        seconds[spec.name] = round(time.perf_counter() - started, 2)
+        outputs[spec.name], roles[spec.name] = preds, spec.role
+        del adapter
+    scores = score_task(task, refs, outputs, roles, n_bootstrap=n_bootstrap)
+    primary = task.metrics[0].name
+    for system, entry in scores.items():
+        entry["generation_seconds"] = seconds.get(system)
+        if roles[system] not in ("trivial", "llm"):
+            entry["learned"] = entry["quality"][primary]["value"] > scores["trivial"]["quality"][primary]["value"]
+    return {
+        "task": task.task, "split": split, "n": len(samples), "primary_metric": primary,
+        "generation": {"max_new_tokens": gen.max_new_tokens, "num_beams": gen.num_beams, "batch_size": batch_size},
+        "systems": {s.name: {"role": s.role, "adapter": s.adapter, "args": s.args} for s in systems},
+        "scores": scores,
+        "predictions": [{"id": s["id"], "reference": r, **{k: v[i] for k, v in outputs.items()}}
+                        for i, (s, r) in enumerate(zip(samples, refs))],
+    }
+
+
+def write_json(data: dict, path: str | Path) -> Path:
+    """Atomic: a temp file renamed into place, so a crash never leaves half a result."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    os.replace(tmp, path)
+    return path
+
+
+def table(result: dict) -> str:
+    """A plain-text table: each metric's value [CI] and the p-values against the baselines."""
+    metrics = list(next(iter(result["scores"].values()))["quality"])
+    lines = [f"{result['task']} [{result['split']}], n={result['n']}; p: paired bootstrap vs LLM / vs SLM",
+             f"{'system':<12}{'role':<9}" + "".join(f"{m:>30}" for m in metrics) + "  learned"]
+    for system, entry in result["scores"].items():
+        cells = []
+        for m in metrics:
+            q = entry["quality"][m]
+            ci = f"[{q['ci'][0]:.1f},{q['ci'][1]:.1f}]" if q["ci"] else ""
+            p = "/".join(f"{q[k]:.3f}" for k in ("p_vs_llm", "p_vs_slm") if k in q)
+            cells.append(f"{q['value']:.2f} {ci} {p}".rjust(30))
+        learned = {True: "yes", False: "NO (below trivial)"}.get(entry.get("learned"), "")
+        lines.append(f"{system:<12}{entry['role']:<9}" + "".join(cells) + "  " + learned)
+    return "\n".join(lines)
