@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.data import bible, prepare, prepared_split
+from bench.data import apt, bible, prepare, prepared_split
 from bench.errors import BenchError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -180,7 +180,7 @@ def test_missing_prepared_data_says_how_to_prepare(tmp_path):
 def test_missing_sword_tools_without_root_names_the_apt_command(monkeypatch):
     monkeypatch.setattr(bible.shutil, "which", lambda name: None)
     monkeypatch.setattr(bible, "module_conf", lambda module: None)
-    monkeypatch.setattr(bible.os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(bible.subprocess, "run", lambda *a, **k: pytest.fail("must not run anything"))
+    monkeypatch.setattr(apt.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(apt.subprocess, "run", lambda *a, **k: pytest.fail("must not run anything"))
     with pytest.raises(BenchError, match="apt-get install libsword-utils sword-text-kjv"):
         bible.export_module("engKJV2006eb")

@@ -8,7 +8,9 @@ A builder is `prepare(name, out_dir) -> out_dir` that writes `train/valid/test.j
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +62,24 @@ def subsample(records: list[dict], limit: int | None, seed: int = 0) -> list[dic
     return [records[i] for i in keep]
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_splits(out_dir: Path, rows: dict[str, list[dict]], manifest: dict) -> Path:
+    """Write the splits, then the manifest, so a manifest always describes complete files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest["splits"] = {}
+    for split in SPLITS:
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[split]).encode("utf-8")
+        write_atomic(out_dir / f"{split}.jsonl", data)
+        manifest["splits"][split] = {"count": len(rows[split]), "sha256": hashlib.sha256(data).hexdigest()}
+    write_atomic(out_dir / "manifest.json", (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode())
+    return out_dir
+
+
 def read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         raise BenchError(f"data file {path} does not exist")
@@ -76,4 +96,4 @@ def read_jsonl(path: Path) -> list[dict]:
     return records
 
 
-from bench.data import bible  # noqa: E402,F401  (registers the built-in builders)
+from bench.data import bible, debian, instruct  # noqa: E402,F401  (registers the built-in builders)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import html
-import json
 import math
 import os
 import re
@@ -29,7 +28,8 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from bench.data import DATASETS
+from bench.data import DATASETS, write_atomic, write_splits
+from bench.data.apt import apt_install
 from bench.errors import BenchError
 from bench.paths import cache_dir
 
@@ -137,13 +137,8 @@ def export_module(module: str) -> str:
     """Raw `mod2imp` output; installs the Debian packages on first use when root, else says what to run."""
     missing = [] if shutil.which("mod2imp") else ["libsword-utils"]
     missing += [] if module_conf(module) else [PACKAGES[module]]
-    if missing and os.geteuid() != 0:
-        raise BenchError(f"the SWORD Bible modules are not installed; run: sudo apt-get install {' '.join(missing)}")
-    install = ["apt-get", "install", "-y", *missing]
-    if missing and subprocess.run(install, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update"], capture_output=True)  # a fresh image has no package lists yet
-        if (done := subprocess.run(install, capture_output=True, text=True)).returncode != 0:
-            raise BenchError(f"`{' '.join(install)}` failed: {done.stderr.strip()[-500:]}")
+    if missing:
+        apt_install(missing, "the SWORD Bible modules")
     done = subprocess.run(["mod2imp", module], capture_output=True, text=True)
     if done.returncode != 0 or not done.stdout.strip():
         raise BenchError(f"mod2imp {module} failed: {done.stderr.strip()[:300]}")
@@ -233,32 +228,15 @@ def build(name: str) -> tuple[dict[str, list[dict]], dict]:
                   "cleaning": cleaning, "pairing": pairing}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _write_splits(out_dir: Path, rows: dict[str, list[dict]], manifest: dict) -> Path:
-    """Write the splits, then the manifest, so a manifest always describes complete files."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest["splits"] = {}
-    for split in SPLITS:
-        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[split]).encode("utf-8")
-        _write_atomic(out_dir / f"{split}.jsonl", data)
-        manifest["splits"][split] = {"count": len(rows[split]), "sha256": hashlib.sha256(data).hexdigest()}
-    _write_atomic(out_dir / "manifest.json", (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode())
-    return out_dir
-
-
 def prepare(name: str, out_dir: Path | None = None) -> Path:
     """Export, clean and pair both modules; write train/valid/test.jsonl and manifest.json; return the folder."""
     rows, manifest = build(name)
-    return _write_splits(Path(out_dir) if out_dir else cache_dir("data", name), rows, manifest)
+    return write_splits(Path(out_dir) if out_dir else cache_dir("data", name), rows, manifest)
 
 
-for _name in PAIRS:
-    DATASETS.register(_name)(prepare)
+if __name__ != "__main__":  # under `python -m` this file runs again, after bench.data registered its first copy
+    for _name in PAIRS:
+        DATASETS.register(_name)(prepare)
 
 
 FIXTURE_SIZES = {"train": 400, "valid": 40, "test": 80}
@@ -279,12 +257,12 @@ def make_fixture(root: Path = Path("tests/fixtures"), name: str = "kjv-web", max
         chosen = {r["id"] for r in sorted(short, key=lambda r: hashlib.sha256(r["id"].encode()).digest())[:n]}
         picked[split] = [r for r in short if r["id"] in chosen]
     manifest["fixture_of"] = {split: len(rows[split]) for split in SPLITS}
-    _write_splits(root / name, picked, manifest)
+    write_splits(root / name, picked, manifest)
     (root / "bible").mkdir(parents=True, exist_ok=True)
     for module, refs in FIXTURE_REFS.items():
         entries = parse_imp(export_module(module))
         snippet = "".join(f"$$${ref}\n{entries[ref]}\n" for ref in refs.split("|"))
-        _write_atomic(root / "bible" / f"{module}.imp", snippet.encode("utf-8"))
+        write_atomic(root / "bible" / f"{module}.imp", snippet.encode("utf-8"))
 
 
 if __name__ == "__main__":  # `l2s-bench data prepare NAME` (bench/cli.py) is the way to prepare data
