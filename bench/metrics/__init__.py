@@ -6,14 +6,15 @@
     p = chrf.paired_p(baseline_hyps, system_hyps, refs)
 
 Registered: bleu, chrf (sacreBLEU); rouge1, rouge2, rougeL, rougeLsum (rouge-score);
-exact_match, content_f1. Third-party metrics plug in through the `l2s_bench.metrics` entry-point
+exact_match, content_f1; judge (optional, needs a judge model). Third-party metrics plug in through the `l2s_bench.metrics` entry-point
 group (see `bench.registry`). The design and the statistics are described in `bench.metrics.base`.
 """
 
 from bench.metrics.base import METRICS, MeanOfSegments, Metric, Option, Score, get_metric, score_all
+from bench.metrics.judge import Judge
 from bench.metrics.overlap import ContentF1, ExactMatch
 from bench.metrics.rouge import Rouge1, Rouge2, RougeL, RougeLsum
 from bench.metrics.sacre import Bleu, Chrf
 
 __all__ = ["METRICS", "Metric", "MeanOfSegments", "Option", "Score", "get_metric", "score_all",
-           "Bleu", "Chrf", "Rouge1", "Rouge2", "RougeL", "RougeLsum", "ExactMatch", "ContentF1"]
+           "Bleu", "Chrf", "Rouge1", "Rouge2", "RougeL", "RougeLsum", "ExactMatch", "ContentF1", "Judge"]
