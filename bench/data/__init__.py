@@ -1,8 +1,8 @@
 """Data sets: offline builders registered by name, prepared once into the data cache, then read as
 records; or a folder of split files; or one JSONL file.
 
-A builder is `prepare(name, out_dir) -> out_dir` that writes `train/valid/test.jsonl` and
-`manifest.json` (counts and sha256 per file). Out-of-tree builders register through the
+A builder is `build(name) -> (rows per split, manifest)`; `prepare` writes them as
+`train/valid/test.jsonl` plus `manifest.json` (counts and sha256 per file added). Out-of-tree builders register through the
 `l2s_bench.datasets` entry-point group.
 """
 
@@ -20,12 +20,13 @@ from bench.paths import cache_dir
 from bench.registry import Registry
 
 SPLITS = ("train", "valid", "test")
-DATASETS: Registry[Callable[[str, Path], Path]] = Registry("data set", "l2s_bench.datasets")
+DATASETS: Registry[Callable[[str], tuple[dict[str, list[dict]], dict]]] = Registry("data set", "l2s_bench.datasets")
 
 
 def prepare(name: str, out_dir: str | Path | None = None) -> Path:
     """Build data set `name` into `out_dir` (default: the data cache); returns the folder."""
-    return DATASETS.get(name)(name, Path(out_dir) if out_dir else cache_dir("data", name))
+    rows, manifest = DATASETS.get(name)(name)
+    return write_splits(Path(out_dir) if out_dir else cache_dir("data", name), rows, manifest)
 
 
 def prepared_split(name: str, split: str, data_dir: str | Path | None = None) -> list[dict]:

@@ -31,7 +31,6 @@ from typing import NamedTuple
 from bench.data import DATASETS, write_atomic, write_splits
 from bench.data.apt import apt_install
 from bench.errors import BenchError
-from bench.paths import cache_dir
 
 PAIRS = {"kjv-web": ("engKJV2006eb", "engWEB2015eb"), "bible-en-es": ("engWEB2015eb", "spaRV1909eb")}
 PACKAGES = {"engKJV2006eb": "sword-text-kjv", "engWEB2015eb": "sword-text-web", "spaRV1909eb": "sword-text-sparv"}
@@ -228,15 +227,9 @@ def build(name: str) -> tuple[dict[str, list[dict]], dict]:
                   "cleaning": cleaning, "pairing": pairing}
 
 
-def prepare(name: str, out_dir: Path | None = None) -> Path:
-    """Export, clean and pair both modules; write train/valid/test.jsonl and manifest.json; return the folder."""
-    rows, manifest = build(name)
-    return write_splits(Path(out_dir) if out_dir else cache_dir("data", name), rows, manifest)
-
-
 if __name__ != "__main__":  # under `python -m` this file runs again, after bench.data registered its first copy
     for _name in PAIRS:
-        DATASETS.register(_name)(prepare)
+        DATASETS.register(_name)(build)
 
 
 FIXTURE_SIZES = {"train": 400, "valid": 40, "test": 80}

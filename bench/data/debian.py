@@ -239,15 +239,9 @@ def translation_pairs(english: dict[str, Description], german: dict[str, Descrip
     return pairs
 
 
-def prepare(name: str, out_dir: Path | None = None) -> Path:
-    """Fetch (once) and parse the Translation files; write train/valid/test.jsonl and manifest.json."""
-    rows, manifest = build(name)
-    return write_splits(Path(out_dir) if out_dir else cache_dir("data", name), rows, manifest)
-
-
 if __name__ != "__main__":  # under `python -m` this file runs again, after bench.data registered its first copy
     for _name in NAMES:
-        DATASETS.register(_name)(prepare)
+        DATASETS.register(_name)(build)
 
 
 FIXTURE_SIZES = {"train": 200, "valid": 20, "test": 40}

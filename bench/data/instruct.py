@@ -202,7 +202,7 @@ def rows_for(kind: str, items: list[Item], stats: Counter) -> dict[str, list[dic
     return out
 
 
-def build() -> tuple[dict[str, list[dict]], dict]:
+def build(name: str = NAME) -> tuple[dict[str, list[dict]], dict]:
     """Rows per split (kind by kind, by id) plus the manifest's metadata."""
     stats: Counter = Counter()
     makers = {"define": define_items, "summarize": summarize_items, "modernize": modernize_items,
@@ -222,14 +222,8 @@ def build() -> tuple[dict[str, list[dict]], dict]:
                   "filters": dict(sorted(stats.items()))}
 
 
-def prepare(name: str = NAME, out_dir: Path | None = None) -> Path:
-    """Gather the four kinds; write train/valid/test.jsonl and manifest.json; return the folder."""
-    rows, manifest = build()
-    return write_splits(Path(out_dir) if out_dir else cache_dir("data", name), rows, manifest)
-
-
 if __name__ != "__main__":  # under `python -m` this file runs again, after bench.data registered its first copy
-    DATASETS.register(NAME)(prepare)
+    DATASETS.register(NAME)(build)
 
 FIXTURE_SIZES = {"train": 50, "valid": 5, "test": 10}  # per kind
 FIXTURE_LEMMAS = {"noun": {"dog", "run", "paris", "abstraction"}, "verb": {"run", "dog"}, "adj": {"galore", "big"}}
