@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
+from pathlib import Path
 
 from bench.errors import BenchError
 
@@ -14,12 +16,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     from bench import train
     from bench.models import GenSettings, get_adapter
 
-    final = train.train(args.config, resume=args.resume, out=args.out)
+    overrides = json.loads(args.set) if args.set else None
+    final = train.train(args.config, resume=args.resume, out=args.out, overrides=overrides)
     meta = json.loads((final / "l2s.json").read_text())["trainer"]
     print(f"trained {meta['system']}: {final}")
     print(json.dumps(meta.get("train", {})))
     if args.samples:
-        cfg, _ = train.load_config(args.config)
+        cfg, _ = train.load_config(args.config, overrides)
         split = cfg.data.valid_split or cfg.data.split
         records = train.select_records(cfg.data, split, args.samples)
         prompts, refs = train.render_records(cfg.data, records)
@@ -41,7 +44,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from bench.evaluate import SystemSpec, evaluate, table, write_json
+    from bench.evaluate import SystemSpec, evaluate, table
+    from bench.results import write_json
     from bench.tasks import get_task
 
     systems = [SystemSpec.parse(text) for text in args.system]
@@ -52,13 +56,54 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"wrote {write_json(result, args.out)}")
 
 
+def cmd_run(args: argparse.Namespace) -> None:
+    from bench.run import run_suite
+    from bench.suite import load_suite
+    from bench.summary import console_table
+
+    split = lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None  # noqa: E731
+    suite = load_suite(args.suite, device=args.device, dtype=args.dtype, threads=args.threads,
+                       tasks=split(args.tasks), **{"quality.limit": args.limit, "speed.n": args.speed_n,
+                                                   "speed.backends": split(args.backends)})
+    if args.no_speed:
+        suite.speed.enabled = False
+    if args.systems:
+        keep = split(args.systems)
+        unknown = [s for s in keep if s not in suite.systems]
+        if unknown:
+            raise BenchError(f"--systems: {', '.join(unknown)} not in suite {suite.suite} ({', '.join(suite.systems)})")
+        suite.systems = {k: v for k, v in suite.systems.items() if k in keep}
+    run_id = args.run_id or f"{suite.suite}-{suite.device.split(':')[0]}"
+    run_dir = Path(args.results_dir) / run_id
+    results = run_suite(suite, run_dir, resume=args.resume)
+    print(console_table(results))
+    print(f"wrote {run_dir / 'results.json'} ({results['wall_seconds']} s)")
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from bench.assemble import assemble
+    from bench.results import write_json
+    from bench.summary import console_table
+
+    results = assemble(args.run, n_bootstrap=args.n_bootstrap)
+    previous = Path(args.run) / "results.json"
+    if previous.exists():  # keep what only a run measures
+        results["wall_seconds"] = json.loads(previous.read_text()).get("wall_seconds")
+    print(console_table(results))
+    print(f"wrote {write_json(results, previous)}")
+
+
 def cmd_list(args: argparse.Namespace) -> None:
     from bench import pretrained
     from bench.data import DATASETS
     from bench.models import MODELS
     from bench.tasks import load_task_file, task_files
 
-    if args.what == "models":
+    if args.what == "suites":
+        from bench.suite import suite_names
+
+        print("\n".join(suite_names()))
+    elif args.what == "models":
         print("adapters: " + ", ".join(MODELS.names()))
         print("embedded model sources: " + ", ".join(pretrained.EMBEDDED))
     elif args.what == "datasets":
@@ -86,6 +131,10 @@ def cmd_data(args: argparse.Namespace) -> None:
     print(prepare(args.name, args.out))
 
 
+# Modules with a `register(subparsers)` function adding one sub-command each.
+COMMAND_MODULES: tuple[str, ...] = ("bench.report", "bench.check", "bench.speed.sweep", "bench.lmeval_cli")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="l2s-bench", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -96,6 +145,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
     t.add_argument("--out", help="run folder (default: the config's `out`)")
     t.add_argument("--samples", type=int, default=3, help="generate this many validation samples afterwards")
+    t.add_argument("--set", help='JSON merged over the config, e.g. \'{"train": {"steps": 50}}\'')
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="generate with any registered model adapter")
@@ -122,8 +172,29 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="write scores and every prediction as JSON here")
     e.set_defaults(func=cmd_evaluate)
 
+    r = sub.add_parser("run", help="run a suite: train what is missing, then quality and speed for every system")
+    r.add_argument("suite", help="a suite name (suites/*.yaml: smoke, default, full, paper) or a suite YAML file")
+    r.add_argument("--run-id", help="folder under --results-dir (default: SUITE-DEVICE)")
+    r.add_argument("--results-dir", default="results")
+    r.add_argument("--resume", action="store_true", help="continue a run: finished samples and speed passes are kept")
+    r.add_argument("--device", help="cpu, cuda, cuda:1 (default: the suite's)")
+    r.add_argument("--dtype", help="float32, bfloat16, float16 (default: the suite's)")
+    r.add_argument("--threads", type=int, help="torch CPU threads")
+    r.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
+    r.add_argument("--systems", help="comma-separated subset of the suite's systems")
+    r.add_argument("--limit", type=int, help="quality items per task (a seeded sample)")
+    r.add_argument("--speed-n", type=int, help="items timed per task and system")
+    r.add_argument("--backends", help="comma-separated: eager, compiled")
+    r.add_argument("--no-speed", action="store_true", help="quality only")
+    r.set_defaults(func=cmd_run)
+
+    sc = sub.add_parser("score", help="re-score a run from its stored samples (no inference)")
+    sc.add_argument("run", help="a run folder, e.g. results/default-cpu")
+    sc.add_argument("--n-bootstrap", type=int)
+    sc.set_defaults(func=cmd_score)
+
     ls = sub.add_parser("list", help="list registered components")
-    ls.add_argument("what", choices=["models", "tasks", "datasets"])
+    ls.add_argument("what", choices=["models", "tasks", "datasets", "suites"])
     ls.set_defaults(func=cmd_list)
 
     v = sub.add_parser("validate", help="check task YAML files (schema, metrics, templates)")
@@ -136,6 +207,8 @@ def parser() -> argparse.ArgumentParser:
     prep.add_argument("name")
     prep.add_argument("--out", help="folder (default: the data cache)")
     prep.set_defaults(func=cmd_data)
+    for module in COMMAND_MODULES:  # each adds its own sub-command; heavy imports stay inside its handler
+        importlib.import_module(module).register(sub)
     return p
 
 

@@ -23,9 +23,10 @@ from bench.errors import BenchError
 D = TypeVar("D")
 
 
-def load_yaml(path: str | Path) -> dict:
-    """The mapping in `path`, with its `include:` files (relative to it) merged in underneath."""
-    return _load(Path(path), ())
+def load_yaml(path: str | Path, overrides: dict | None = None) -> dict:
+    """The mapping in `path`, with its `include:` files (relative to it) merged in underneath and
+    `overrides` (nested keys, e.g. from a suite) merged on top."""
+    return _deep_merge(_load(Path(path), ()), overrides or {})
 
 
 def _load(path: Path, stack: tuple[Path, ...]) -> dict:

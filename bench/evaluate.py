@@ -5,8 +5,6 @@ This is the quality pass alone: no timing, no resume. The suite runner builds on
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,16 +79,6 @@ def evaluate(task: Task, systems: list[SystemSpec], split: str = "test", limit: 
         "predictions": [{"id": s["id"], "reference": r, **{k: v[i] for k, v in outputs.items()}}
                         for i, (s, r) in enumerate(zip(samples, refs))],
     }
-
-
-def write_json(data: dict, path: str | Path) -> Path:
-    """Atomic: a temp file renamed into place, so a crash never leaves half a result."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    os.replace(tmp, path)
-    return path
 
 
 def table(result: dict) -> str:

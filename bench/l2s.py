@@ -230,6 +230,24 @@ class LLMToSLM(nn.Module):
         return nn.functional.cross_entropy(logits, response_ids[response_mask.bool()])
 
     @torch.no_grad()
+    def response_logits(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, response_ids: torch.Tensor,
+                        response_mask: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, n, V_slm), fp32, predicting each given response token: the scores `forward`'s loss
+        is computed from, at every position, for scoring fixed responses (lm-eval's loglikelihood).
+        Same layout as `forward`: prompts left-padded, responses right-padded."""
+        if self.uses_llm and features is None:
+            features = self.llm_features(prompt_ids, prompt_mask)
+        prompt = self.prompt_embeds(prompt_ids, prompt_mask, features)
+        if self.is_seq2seq:
+            labels = response_ids.masked_fill(~response_mask.bool(), -100)
+            return self.slm(inputs_embeds=prompt, attention_mask=prompt_mask, labels=labels).logits.float()
+        response = self.slm.get_input_embeddings()(response_ids)
+        mask = torch.cat([prompt_mask, response_mask], 1)
+        hidden = self.slm.base_model(inputs_embeds=torch.cat([prompt, response], 1), attention_mask=mask,
+                                     position_ids=positions(mask), use_cache=False).last_hidden_state
+        return self.slm.get_output_embeddings()(hidden[:, prompt_ids.shape[1] - 1:-1]).float()
+
+    @torch.no_grad()
     def encode(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """The once-per-prompt work (LLM encode + projector): the inputs `generate` starts from."""
         features = self.llm_features(prompt_ids, prompt_mask) if self.uses_llm else None

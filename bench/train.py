@@ -79,8 +79,8 @@ class TrainConfig:
     train: OptimSpec = field(default_factory=OptimSpec)
 
 
-def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
-    raw = load_yaml(path)
+def load_config(path: str | Path, overrides: dict | None = None) -> tuple[TrainConfig, dict]:
+    raw = load_yaml(path, overrides)
     cfg = from_dict(TrainConfig, raw, str(path))
     if (cfg.data.task is None) == (cfg.data.source is None):
         raise BenchError(f"{path}: data needs exactly one of task, source")
@@ -95,6 +95,18 @@ def load_config(path: str | Path) -> tuple[TrainConfig, dict]:
     elif cfg.l2s.conditioning == "none":
         raise BenchError(f"{path}: system 'l2s' needs l2s.conditioning 'add' or 'replace'")
     return cfg, raw
+
+
+def finished(config_path: str | Path, out: str | None = None, overrides: dict | None = None) -> Path | None:
+    """The final checkpoint of this exact config, if it was trained; a finished run of another config
+    in the same folder is an error (it would be silently mixed up)."""
+    cfg, raw = load_config(config_path, overrides)
+    done = Path(out or cfg.out) / "final" / "l2s.json"
+    if not done.exists():
+        return None
+    if json.loads(done.read_text()).get("trainer", {}).get("config_hash") != config_hash(raw):
+        raise BenchError(f"{done.parent.parent} holds a finished run of a different config; choose another out")
+    return done.parent
 
 
 @dataclass
@@ -219,19 +231,16 @@ def mean_loss(model: LLMToSLM, examples: Examples, optim: OptimSpec) -> float:
 
 
 def train(config_path: str | Path, resume: bool = False, out: str | None = None,
-          llm: pretrained.Pretrained | None = None) -> Path:
-    """Train the configured system; returns the folder of the final checkpoint."""
-    cfg, raw = load_config(config_path)
+          llm: pretrained.Pretrained | None = None, overrides: dict | None = None) -> Path:
+    """Train the configured system (`overrides` merged over the file); returns the final checkpoint's folder."""
+    cfg, raw = load_config(config_path, overrides)
     run_dir = Path(out or cfg.out)
     optim = cfg.train
     if optim.threads:
         torch.set_num_threads(optim.threads)
-    done = run_dir / "final" / "l2s.json"
-    if done.exists():
-        if json.loads(done.read_text()).get("trainer", {}).get("config_hash") == config_hash(raw):
-            log.info("%s is already trained with this config; reusing it", run_dir / "final")
-            return run_dir / "final"
-        raise BenchError(f"{run_dir} holds a finished run of a different config; choose another out")
+    if finished(config_path, out, overrides):
+        log.info("%s is already trained with this config; reusing it", run_dir / "final")
+        return run_dir / "final"
     latest = _latest_checkpoint(run_dir)
     if latest and not resume:
         raise BenchError(f"{run_dir} already holds {latest.name}; pass --resume to continue it or choose another out")

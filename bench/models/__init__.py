@@ -12,7 +12,7 @@ from bench.registry import Registry
 
 MODELS: Registry[type[ModelAdapter]] = Registry("model adapter", "l2s_bench.models")
 
-from bench.models import hf, llm2slm  # noqa: E402,F401  (registers the built-ins)
+from bench.models import assisted, hf, llm2slm  # noqa: E402,F401  (registers the built-ins)
 
 
 def parse_model_args(text: str) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,13 +32,20 @@ class GenSettings:
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int = 0  # sampling seed, set before each batch
+    backend: str = "eager"  # "eager" (dynamic cache) or "compiled" (static cache + torch.compile)
 
-    def generate_kwargs(self) -> dict[str, Any]:
+    def generate_kwargs(self, device: str = "cpu") -> dict[str, Any]:
+        from bench.speed.backends import generate_kwargs as backend_kwargs
+
         kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens,
                                   "num_beams": self.num_beams, "do_sample": self.do_sample}
         if self.do_sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p)
-        return kwargs
+        return {**kwargs, **backend_kwargs(self.backend, device)}
+
+
+def no_mark(stage: str) -> None:
+    """The default stage marker: timing off."""
 
 
 @dataclass
@@ -59,10 +67,14 @@ class ModelAdapter(ABC):
     chat: bool  # render prompts through the chat template
     max_prompt_tokens: int  # longer prompts lose their start, with a counted warning
     prompt_family: str = "decoder"  # which of a task's prompt templates this system reads ("decoder", "t5")
+    decode_stage: str = "generate"  # the speed tracker's name for what `decode` does
+    device: str = "cpu"
+    hash: str = ""  # sha256 of the weights, recorded in results
 
     @abstractmethod
-    def encode(self, prompts: list[str]) -> Encoded:
-        """Tokenize (and for L2S, run the LLM and projector) once per prompt batch."""
+    def encode(self, prompts: list[str], mark: Callable[[str], None] = no_mark) -> Encoded:
+        """Tokenize (and for L2S, run the LLM and projector) once per prompt batch; `mark(stage)` is
+        called as each stage ends, so a tracker can split the time without knowing the stages."""
 
     @abstractmethod
     def decode(self, encoded: Encoded, gen: GenSettings) -> list[list[int]]:
@@ -76,9 +88,18 @@ class ModelAdapter(ABC):
         ids, mask = left_pad(seqs, pad)
         return ids, mask, [len(s) for s in seqs], cut
 
-    def generate(self, prompts: list[str], gen: GenSettings) -> list[str]:
-        ids = self.decode(self.encode(prompts), gen)
+    def generate_ids(self, prompts: list[str], gen: GenSettings, mark: Callable[[str], None] = no_mark) -> list[list[int]]:
+        """encode + decode, marking each stage's end: what the speed tracker times."""
+        encoded = self.encode(prompts, mark)
+        ids = self.decode(encoded, gen)
+        mark(self.decode_stage)
+        return ids
+
+    def text(self, ids: list[list[int]]) -> list[str]:
         return [self.output_tokenizer.decode(seq, skip_special_tokens=True).strip() for seq in ids]
+
+    def generate(self, prompts: list[str], gen: GenSettings) -> list[str]:
+        return self.text(self.generate_ids(prompts, gen))
 
 
 def render_prompt(tokenizer: PreTrainedTokenizerBase, text: str, chat: bool) -> str:

@@ -8,7 +8,7 @@ from bench import pretrained
 from bench.pretrained import prompt_budget
 from bench.errors import BenchError
 from bench.models import MODELS
-from bench.models.base import Encoded, GenSettings, ModelAdapter, strip_generated
+from bench.models.base import Encoded, GenSettings, ModelAdapter, no_mark, strip_generated
 
 
 class HFAdapter(ModelAdapter):
@@ -28,15 +28,17 @@ class HFAdapter(ModelAdapter):
         self.source, self.hash, self.chat, self.device = source, loaded.hash, chat, device
         self.max_prompt_tokens = prompt_budget(self.model.config, max_prompt_tokens, reserve_new_tokens)
 
-    def encode(self, prompts: list[str]) -> Encoded:
+    def encode(self, prompts: list[str], mark=no_mark) -> Encoded:
         ids, mask, lengths, cut = self.prompt_batch(prompts)
-        return Encoded({"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}, lengths, cut)
+        encoded = Encoded({"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}, lengths, cut)
+        mark("tokenize")
+        return encoded
 
     @torch.no_grad()
     def decode(self, encoded: Encoded, gen: GenSettings) -> list[list[int]]:
         torch.manual_seed(gen.seed)
         tok = self.tokenizer
-        out = self.model.generate(**encoded.inputs, **gen.generate_kwargs(), eos_token_id=tok.eos_token_id,
+        out = self.model.generate(**encoded.inputs, **gen.generate_kwargs(self.device), eos_token_id=tok.eos_token_id,
                                   pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
         new = out[:, 1:] if self.model.config.is_encoder_decoder else out[:, encoded.inputs["input_ids"].shape[1]:]
         return strip_generated(new, tok)

@@ -1,0 +1,161 @@
+"""Results from what a run stored: per-sample JSONL + speed measurements -> `results.json`.
+
+Used at the end of `l2s-bench run` and alone by `l2s-bench score RUN`, which re-scores without
+re-inference (new metric code, another bootstrap seed). Nothing here generates or times.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from bench import provenance
+from bench.config import from_dict
+from bench.errors import BenchError
+from bench.results import SCHEMA_VERSION
+from bench.samples import SampleStore, sample_key
+from bench.scoring import score_task
+from bench.speed.speedup import paired_speedup
+from bench.suite import Suite
+from bench.tasks import get_task
+
+log = logging.getLogger(__name__)
+TRAINED = ("slm", "l2s")
+
+
+def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
+    run_dir = Path(run_dir)
+    state_file = run_dir / "suite.json"
+    if not state_file.exists():
+        raise BenchError(f"{run_dir} is not a run folder (no suite.json)")
+    state = json.loads(state_file.read_text())
+    suite = from_dict(Suite, state["suite"], str(state_file))
+    n_boot = n_bootstrap or suite.quality.n_bootstrap
+    prov = {**state["provenance"], "scored_with": provenance.git_state(),
+            "seeds": {"bootstrap": suite.quality.seed, "generation": 0},
+            "config_hash": suite.hash(), "suite_config": state["suite"], "data": {}, "models": {}}
+    tasks, entries = {}, []
+    for name in suite.tasks:
+        manifest_file = run_dir / "samples" / name / "_manifest.json"
+        if not manifest_file.exists():
+            log.warning("task %s has not started in this run; left out", name)
+            continue
+        manifest = json.loads(manifest_file.read_text())
+        task = get_task(name)
+        prov["data"][name] = manifest["data_sha256"]
+        task_entries, info = _task_entries(run_dir, suite, task, manifest, n_boot)
+        tasks[name] = info
+        entries += task_entries
+        for e in task_entries:
+            if e.get("model_hash"):
+                prov["models"][f"{name}/{e['system']}"] = e.pop("model_hash")
+    return {"schema_version": SCHEMA_VERSION, "suite": suite.suite, "run_id": state["run_id"],
+            "created": state_file_created(state_file), "provenance": prov, "tasks": tasks, "results": entries}
+
+
+def state_file_created(path: Path) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int) -> tuple[list[dict], dict]:
+    name, ids = task.task, manifest["ids"]
+    outputs, roles, refs, complete = {}, {}, None, {}
+    for system, desc in manifest["systems"].items():
+        if desc["role"] == "assisted":
+            continue
+        store = SampleStore(run_dir / "samples" / name / f"{system}.jsonl")
+        rows = [store.rows.get(sample_key(name, i, desc["hash"])) for i in ids]
+        done = sum(r is not None for r in rows)
+        complete[system] = done
+        if done < len(ids):
+            log.warning("%s/%s: %d of %d samples done; not scored (rerun with --resume)", name, system, done, len(ids))
+            continue
+        outputs[system], roles[system] = [r["prediction"] for r in rows], desc["role"]
+        refs = [r["reference"] for r in rows]
+    if refs is None:
+        raise BenchError(f"{run_dir}: task {name} has no complete system to score")
+    scores = score_task(task, refs, outputs, roles, n_bootstrap=n_boot, seed=suite.quality.seed)
+    primary = task.metrics[0].name
+    speeds = _speeds(run_dir, suite, manifest)
+    entries = []
+    for system, desc in manifest["systems"].items():
+        entry = {"task": name, "system": system, "role": desc["role"], "adapter": desc["adapter"],
+                 "config_hash": desc["hash"], "n": len(ids)}
+        if system in scores:
+            entry.update(empty_predictions=scores[system]["empty_predictions"], quality=scores[system]["quality"])
+        elif desc["role"] == "assisted" and _llm(manifest) in scores:
+            entry.update(_assisted_quality(scores[_llm(manifest)], speeds, system, _llm(manifest)))
+        else:
+            entry.update(quality=None, incomplete=f"{complete.get(system, 0)}/{len(ids)}")
+        if desc["role"] in TRAINED and entry.get("quality"):
+            entry["learned"] = entry["quality"][primary]["value"] > scores["trivial"]["quality"][primary]["value"]
+        entry.update(_speed_fields(speeds, system, _llm(manifest), suite))
+        entry["model_hash"] = desc["args"].get("checkpoint") and _weights(desc["args"]["checkpoint"])
+        entries.append(entry)
+    info = {"split": manifest["split"], "n": len(ids), "primary_metric": primary,
+            "metrics": [m.name for m in task.metrics], "higher_is_better": True, "trivial": task.trivial,
+            "data_dir": manifest.get("data_dir")}
+    return entries, info
+
+
+def _llm(manifest: dict) -> str | None:
+    return next((s for s, d in manifest["systems"].items() if d["role"] == "llm"), None)
+
+
+def _weights(path: str) -> str | None:
+    meta = Path(path) / "l2s.json"
+    return json.loads(meta.read_text()).get("weights_sha256") if meta.exists() else None
+
+
+def _speeds(run_dir: Path, suite: Suite, manifest: dict) -> dict[str, dict[str, dict]]:
+    """{system: {backend: stored measurement}}, only those taken with the system's current config."""
+    found: dict[str, dict[str, dict]] = {}
+    for system, desc in manifest["systems"].items():
+        for backend in suite.speed.backends:
+            path = run_dir / "speed" / manifest["task"] / f"{system}.{backend}.json"
+            if path.exists():
+                stored = json.loads(path.read_text())
+                if stored.get("system_hash") == desc["hash"]:
+                    found.setdefault(system, {})[backend] = stored
+    return found
+
+
+def _assisted_quality(llm_scores: dict, speeds: dict, system: str, llm: str) -> dict:
+    """Speculative decoding is lossless under greedy decoding: its quality is the LLM's. The speed pass's
+    outputs of both (same items, same settings) show whether that held here."""
+    quality = {m: {k: v for k, v in q.items() if k not in ("p_vs_llm", "p_vs_slm")}
+               for m, q in llm_scores["quality"].items()}
+    agree = None
+    mine, theirs = speeds.get(system, {}), speeds.get(llm, {})
+    for backend in mine:
+        if backend in theirs and "outputs" in mine[backend] and "outputs" in theirs[backend]:
+            a, b = mine[backend]["outputs"], theirs[backend]["outputs"]
+            keys = sorted(set(a) & set(b))
+            agree = {"same": sum(a[k] == b[k] for k in keys), "n": len(keys), "backend": backend}
+            break
+    return {"quality": quality, "quality_from": llm, "empty_predictions": llm_scores["empty_predictions"],
+            "agreement_with_llm": agree}
+
+
+def _speed_fields(speeds: dict, system: str, llm: str | None, suite: Suite) -> dict:
+    backends = {}
+    for backend, stored in speeds.get(system, {}).items():
+        if "error" in stored:
+            backends[backend] = {"speed": None, "speedup_vs_llm": None, "error": stored["error"]}
+            continue
+        speedup = None
+        base = speeds.get(llm, {}).get(backend) if llm else None
+        if base and "per_sample" in base:
+            speedup = paired_speedup({k: v["seconds"] for k, v in base["per_sample"].items()},
+                                     {k: v["seconds"] for k, v in stored["per_sample"].items()},
+                                     n_bootstrap=suite.speed.n_bootstrap, seed=suite.quality.seed,
+                                     base_tokens={k: v["tokens"] for k, v in base["per_sample"].items()},
+                                     other_tokens={k: v["tokens"] for k, v in stored["per_sample"].items()})
+        backends[backend] = {"speed": stored["summary"], "speedup_vs_llm": speedup}
+    first = next((backends[b] for b in suite.speed.backends if b in backends), None)
+    return {"speed": first["speed"] if first else None,
+            "speedup_vs_llm": first["speedup_vs_llm"] if first else None,
+            "backends": backends}

@@ -1,0 +1,57 @@
+"""Leaderboards from one or more `results.json` files: Markdown, HTML, CSV and a Pareto plot per task.
+
+    runs = [bench.results.load("results/default-cpu"), bench.results.load("results/default-gpu")]
+    bench.report.build(runs, Path("reports/latest"))     # every file below; returns their paths
+    bench.report.markdown(runs); bench.report.html(runs); bench.report.frame(runs); bench.report.pareto(runs, "kjv-web")
+
+`rows.py` reads the results once into flat rows; `md.py` (Markdown), `page.py` (HTML) and `plot.py`
+(Pareto) only format them. The report never recomputes a score: it shows what the run measured, `null` as a dash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+from bench.report.md import markdown
+from bench.report.page import html_page as html
+from bench.report.plot import frontier, pareto
+from bench.report.rows import frame, slug, task_names
+from bench.results import write_atomic
+
+__all__ = ["build", "frame", "frontier", "html", "markdown", "pareto", "register"]
+
+
+def build(runs: list[dict], out: Path) -> list[Path]:
+    """Write leaderboard.{md,html,csv} and pareto_<task>.{png,svg} into `out`; the paths written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written, svgs = [], {}
+    for task in task_names(runs):
+        fig = pareto(runs, task)
+        png, svg = out / f"pareto_{slug(task)}.png", out / f"pareto_{slug(task)}.svg"
+        fig.savefig(png)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})  # no timestamp: same runs, same bytes
+        svgs[task] = buf.getvalue()
+        written += [png, write_atomic(svg, svgs[task])]
+    written.append(write_atomic(out / "leaderboard.md", markdown(runs)))
+    written.append(write_atomic(out / "leaderboard.html", html(runs, svgs)))
+    written.append(write_atomic(out / "leaderboard.csv", frame(runs).to_csv(index=False)))
+    return written
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from bench.results import load
+
+    runs = [load(path) for path in args.runs]
+    for path in build(runs, Path(args.out)):
+        print(f"wrote {path}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    r = subparsers.add_parser("report", help="leaderboards (md, html, csv) and Pareto plots from suite runs")
+    r.add_argument("runs", nargs="+", metavar="RUN", help="a run folder (results/<run-id>) or its results.json")
+    r.add_argument("--out", required=True, help="report folder, e.g. reports/latest")
+    r.set_defaults(func=cmd_report)

@@ -1,0 +1,75 @@
+"""The speed/quality trade-off of one task: x = speedup vs the LLM, y = the primary metric, 95% CIs as
+whiskers on both axes, each run's Pareto frontier as a staircase, the trivial baseline as a floor.
+
+Built on `matplotlib.figure.Figure` (no pyplot): no global state, and it renders headless.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench.report import rows as R
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+MARKERS = "osD^vP*X"
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+
+
+def frontier(points: list[tuple[float, float]], higher_is_better: bool = True) -> list[tuple[float, float]]:
+    """The points no other point beats on both speed and quality, by increasing speedup."""
+    best, kept = None, []
+    for x, y in sorted(points, key=lambda p: (-p[0], -p[1] if higher_is_better else p[1])):
+        if best is None or (y > best if higher_is_better else y < best):
+            best = y
+            kept.append((x, y))
+    return kept[::-1]
+
+
+def _whisker(value: float, low: float | None, high: float | None) -> list[list[float]]:
+    """Errorbar lengths below/above; a missing CI draws a zero-length whisker rather than none."""
+    return [[value - low if low is not None else 0.0], [high - value if high is not None else 0.0]]
+
+
+def pareto(runs: list[dict], task: str) -> "Figure":
+    """One point (an errorbar container labelled "<run>: <system>") per (run, system) that has both a
+    speedup and the primary metric; systems without speed (the trivial one) become a dashed floor."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    info = R.task_info(runs, task)
+    metric, higher = info["primary_metric"], info.get("higher_is_better", True)
+    fig = Figure(figsize=(7.5, 5.0), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    handles = []
+    for k, run in enumerate(runs):
+        color, marker = COLORS[k % len(COLORS)], MARKERS[k % len(MARKERS)]
+        points = []
+        for r in R.rows([run], task):
+            y = r[f"{metric}_value"]
+            if r["role"] == "trivial" and y is not None:
+                ax.axhline(y, ls="--", lw=1, color=color, alpha=0.7)
+                ax.annotate(f"{R.trivial_label(runs, task)}" + (f", {run['run_id']}" if len(runs) > 1 else ""),
+                            (0.01, y), xycoords=("axes fraction", "data"), xytext=(0, 3 + 11 * k),
+                            textcoords="offset points", fontsize=8, color=color)
+                continue
+            x = r["speedup"]
+            if x is None or y is None:
+                continue
+            ax.errorbar([x], [y], xerr=_whisker(x, r["speedup_ci_low"], r["speedup_ci_high"]),
+                        yerr=_whisker(y, r[f"{metric}_ci_low"], r[f"{metric}_ci_high"]), fmt=marker, color=color,
+                        ms=6, capsize=3, elinewidth=1, label=f"{run['run_id']}: {r['system']}")
+            ax.annotate(r["system"], (x, y), xytext=(5, 5 if k % 2 == 0 else -13),  # runs alternate above/below
+                        textcoords="offset points", fontsize=8, color=color)
+            points.append((x, y))
+        front = frontier(points, higher)
+        if len(front) > 1:
+            ax.step([p[0] for p in front], [p[1] for p in front], where="pre", color=color, lw=1, alpha=0.6)
+        handles.append(Line2D([], [], color=color, marker=marker, lw=1, label=f"{run['run_id']} (line: Pareto frontier)"))
+    ax.set_xlabel("speedup vs LLM (x, 95% CI)")
+    ax.set_ylabel(f"{metric} ({'higher' if higher else 'lower'} is better, 95% CI)")
+    ax.set_title(f"{task}: quality vs speed")
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    return fig

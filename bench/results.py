@@ -1,0 +1,104 @@
+"""`results/<run-id>/results.json`: one file per suite run, the contract reports and gates read.
+
+Schema (schema_version 1)::
+
+    {
+      "schema_version": 1,
+      "suite": "default",                  # the suite's name
+      "run_id": "default-cpu",
+      "created": "2026-11-27T21:30:00+00:00",
+      "provenance": {
+        "git": {"sha": "...", "dirty": false},
+        "python": "3.11.2", "torch": "2.13.0", "cuda": null,
+        "packages": {"transformers": "5.24.0", "sacrebleu": "2.6.0", ...},
+        "device": {"type": "cpu", "name": "AMD EPYC ...", "threads": 2},
+        "cpu": "AMD EPYC ...",
+        "seeds": {"bootstrap": 12345, "generation": 0},
+        "config_hash": "...",                # of the suite config below
+        "suite_config": {...},                # the suite YAML as loaded
+        "data": {"kjv-web": "<sha256 of the test items scored>"},
+        "models": {"kjv-web/l2s": "<checkpoint or weights sha256>", ...}
+      },
+      "tasks": {"kjv-web": {"split": "test", "n": 200, "primary_metric": "chrf",
+                            "metrics": ["chrf", "bleu"], "higher_is_better": true,
+                            "trivial": "copy_source"}},     # optional: the trivial baseline's kind
+      "results": [                            # one entry per (task, system)
+        {
+          "task": "kjv-web", "system": "l2s", "role": "l2s", "n": 200,
+          "config_hash": "...",                # the system's config: the per-sample resume key uses it
+          "empty_predictions": 0,
+          "learned": true,                     # trained systems only: beats the trivial baseline?
+          "quality": {"chrf": {"value": 32.9, "ci": [31.6, 34.2], "signature": "nrefs:1|...",
+                               "p_vs_llm": 0.165, "p_vs_slm": 0.001}},
+          "speed": {                           # the suite's first backend; null for `trivial`
+            "backend": "eager", "device": "cpu", "dtype": "float32", "mode": "fixed",
+            "batch_size": 1, "new_tokens": 32, "n_samples": 5, "runs": 10,
+            "latency_ms": {"median": .., "p90": .., "p99": .., "mean": .., "std": ..},
+            "cold_ms": .., "ttft_ms": .., "tpot_ms": .., "tokens_per_s": ..,
+            "peak_mem_mb": {"rss": ..} or {"allocated": .., "reserved": ..},
+            "stages_ms": {"llm_encode": .., "projector": .., "slm_decode": ..},   # L2S only
+            "gpu_shared": false
+          },
+          "speedup_vs_llm": {"value": 3.9, "ci": [3.7, 4.1], "definition": "...",
+                             "tokens_per_s_ratio": 4.1},
+          "backends": {"eager": {"speed": {...}, "speedup_vs_llm": {...}}, ...},
+          "examples": [{"id": "..", "prediction": "..", "reference": ".."}]   # optional: a few outputs
+        }
+      ]
+    }
+
+Values are on the metric's own scale (sacreBLEU and ROUGE x 100). A missing measurement is `null`,
+never a made-up number. `examples` holds raw model output: reports show it, always HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bench.errors import BenchError
+
+SCHEMA_VERSION = 1
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """A temp file in the same folder, fsynced, then renamed into place: a crash leaves the old file
+    or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def write_json(data: dict, path: str | Path) -> Path:
+    return write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def load(path: str | Path) -> dict:
+    """A results file (or the run folder holding one), checked for the schema version it was written with."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BenchError(f"no results at {path} (give a run folder or its results.json)") from None
+    except json.JSONDecodeError as e:
+        raise BenchError(f"{path} is not valid JSON: {e}") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        raise BenchError(f"{path}: schema_version {version!r}; this l2s-bench reads version {SCHEMA_VERSION}")
+    for key in ("suite", "run_id", "provenance", "tasks", "results"):
+        if key not in data:
+            raise BenchError(f"{path}: missing top-level key '{key}'")
+    return data
+
+
+def entry(data: dict, task: str, system: str) -> dict | None:
+    return next((e for e in data["results"] if e["task"] == task and e["system"] == system), None)

@@ -1,0 +1,291 @@
+"""`l2s-bench run SUITE`: every system of a suite on every task, quality and speed, resumable.
+
+Per task: prepare the data if missing, train the systems that are missing (`train:`; a finished run
+of the same config is reused), then for each system one quality pass (batched generation over the
+test items, written to per-sample JSONL as it goes) and one speed pass per backend (batch-size-1 by
+default, fixed output length, the same items for every system, timed by `bench.speed.tracker`).
+Scoring reads only what the passes stored (`bench.assemble`), so `l2s-bench score RUN` can re-score
+without inference and `--resume` skips every finished sample and speed measurement.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from bench import checkpoint, data, provenance, train
+from bench.assemble import assemble
+from bench.config import config_hash
+from bench.errors import BenchError
+from bench.models import GenSettings, ModelAdapter, get_adapter
+from bench.paths import cache_dir
+from bench.results import write_json
+from bench.samples import SampleStore, prompt_hash, sample_key
+from bench.scoring import trivial_predictions
+from bench.speed.tracker import Tracker, gpu_sharing, peak_memory, summarize
+from bench.suite import SpeedSpec, Suite
+from bench.tasks import Task, get_task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resolved:
+    """A suite system made concrete for one task: which adapter, with which arguments."""
+
+    name: str
+    role: str
+    adapter: str
+    args: dict
+    hash: str  # system config hash: the per-sample resume key uses it
+
+    def describe(self) -> dict:
+        return {"role": self.role, "adapter": self.adapter, "args": self.args, "hash": self.hash}
+
+
+def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
+    """Run (or continue) a suite into `run_dir`; returns the results dict also written to results.json."""
+    run_dir = Path(run_dir)
+    state = run_dir / "suite.json"
+    if state.exists() and not resume:
+        raise BenchError(f"{run_dir} already holds a run; pass --resume to continue it or --run-id for a new one")
+    if suite.threads:
+        torch.set_num_threads(suite.threads)
+    started = time.perf_counter()
+    write_json({"suite": suite.to_dict(), "run_id": run_dir.name, "provenance": provenance.collect(suite.device)}, state)
+    tasks = [get_task(name) for name in suite.tasks]
+    for task in tasks:
+        ensure_data(task, suite.task_data_dir(task.task))
+    train_missing(suite, run_dir / "logs")
+    for name in suite.tasks:
+        run_task(suite, name, run_dir)
+    results = assemble(run_dir)
+    results["wall_seconds"] = round(time.perf_counter() - started, 1)
+    write_json(results, run_dir / "results.json")
+    return results
+
+
+def ensure_data(task: Task, data_dir: str | None) -> None:
+    """Build a task's offline data set on first use (needs root for apt, as `data prepare` does)."""
+    builder = task.dataset.builder
+    if builder and data_dir is None and not (cache_dir("data", builder) / "test.jsonl").exists():
+        log.info("task %s: preparing data set %s (first use)", task.task, builder)
+        data.prepare(builder)
+
+
+def train_missing(suite: Suite, log_dir: Path) -> None:
+    """Train every system the suite needs and lacks. With `train_jobs` > 1 they run side by side as
+    `l2s-bench train` subprocesses with the cores split between them (on 2 CPU cores two 1-thread
+    trainings measured 1.5x the throughput of one 2-thread training)."""
+    jobs = []
+    for task in suite.tasks:
+        for name, d in suite.for_task(task).items():
+            if d.train and not train.finished(d.train, overrides=d.overrides):
+                jobs.append((f"{task}-{name}", d))
+    if not jobs:
+        return
+    if suite.train_jobs <= 1 or len(jobs) == 1:
+        for label, d in jobs:
+            log.info("training %s from %s", label, d.train)
+            train.train(d.train, resume=True, overrides=d.overrides)
+        return
+    threads = max(1, (os.cpu_count() or 1) // suite.train_jobs)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    pending, running = list(jobs), []
+    while pending or running:
+        while pending and len(running) < suite.train_jobs:
+            label, d = pending.pop(0)
+            cmd = [sys.executable, "-m", "bench.cli", "train", d.train, "--resume", "--samples", "0",
+                   "--set", json.dumps(d.overrides)]
+            logfile = open(log_dir / f"train-{label}.log", "w")
+            log.info("training %s from %s (%d threads; log: %s)", label, d.train, threads, logfile.name)
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+            running.append((label, subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env), logfile))
+        time.sleep(2)
+        for item in [r for r in running if r[1].poll() is not None]:
+            running.remove(item)
+            label, proc, logfile = item
+            logfile.close()
+            if proc.returncode != 0:
+                for _, other, _ in running:
+                    other.terminate()
+                tail = "".join(Path(logfile.name).read_text().splitlines(keepends=True)[-15:])
+                raise BenchError(f"training {label} failed (exit {proc.returncode}); finished checkpoints are kept, "
+                                 f"rerun with --resume. Log tail ({logfile.name}):\n{tail}")
+            log.info("trained %s", label)
+
+
+def run_task(suite: Suite, name: str, run_dir: Path) -> None:
+    task = get_task(name)
+    data_dir = suite.task_data_dir(name)
+    samples = task.samples(suite.quality.split, suite.quality.limit, data_dir)
+    systems = resolve_systems(suite, task)
+    folder = run_dir / "samples" / name
+    trivial = Resolved("trivial", "trivial", "trivial", {"rule": task.trivial}, config_hash({"trivial": task.trivial}))
+    _store_trivial(task, samples, SampleStore(folder / "trivial.jsonl"), trivial)
+    write_json({"task": name, "split": suite.quality.split, "data_dir": data_dir,
+                "data_sha256": _items_sha(samples), "ids": [str(s["id"]) for s in samples],
+                "systems": {s.name: s.describe() for s in [trivial, *systems.values()]}}, folder / "_manifest.json")
+    for system in systems.values():
+        store = SampleStore(folder / f"{system.name}.jsonl")
+        todo = [] if system.role == "assisted" else [
+            (i, s) for i, s in enumerate(samples) if sample_key(name, str(s["id"]), system.hash) not in store]
+        speed_files = {b: run_dir / "speed" / name / f"{system.name}.{b}.json" for b in suite.speed.backends}
+        speed_todo = [b for b, f in speed_files.items() if suite.speed.enabled and not _fresh(f, system.hash)]
+        if not todo and not speed_todo:
+            log.info("%s/%s: finished earlier; reusing it", name, system.name)
+            continue
+        adapter = get_adapter(system.adapter, **system.args)
+        if todo:
+            quality_pass(adapter, task, todo, len(samples), store, system, suite.quality.batch_size)
+        speed_items = samples[:suite.speed.n]
+        for backend in speed_todo:
+            write_json(speed_pass(adapter, task, speed_items, suite.speed, backend, suite.device, system),
+                       speed_files[backend])
+        del adapter
+        gc.collect()
+        if suite.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+
+def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
+    """Train what is missing and turn every system into an adapter + arguments (trained systems become
+    `llm2slm` on their final checkpoint; `assisted` pairs its target LLM with its SLM's checkpoint)."""
+    defs = suite.for_task(task.task)
+    gen = _quality_gen(task)
+    new_tokens = max(gen.max_new_tokens, suite.speed.max_new_tokens or 0)
+    common = {"device": suite.device, "dtype": suite.dtype, "reserve_new_tokens": new_tokens}
+    resolved: dict[str, Resolved] = {}
+    for name, d in sorted(defs.items(), key=lambda kv: kv[1].role == "assisted"):  # assisted needs the others
+        if d.train:
+            final = train.finished(d.train, overrides=d.overrides) or train.train(d.train, resume=True,
+                                                                                  overrides=d.overrides)
+            adapter, args = "llm2slm", {"checkpoint": str(final), **d.args}
+        elif d.role == "assisted":
+            target, draft = resolved[d.target], resolved[d.assistant]
+            adapter = "assisted"
+            args = {**{k: v for k, v in target.args.items() if k not in common}, "assistant": draft.args["checkpoint"]}
+        else:
+            adapter, args = d.adapter, dict(d.args)
+        if adapter in ("hf-causal", "assisted"):
+            args.setdefault("chat", task.chat)
+        args = {**common, **args}
+        resolved[name] = Resolved(name, d.role, adapter, args, _system_hash(task, adapter, args, gen))
+    return resolved
+
+
+def _system_hash(task: Task, adapter: str, args: dict, gen: GenSettings) -> str:
+    """What decides a prediction: adapter, arguments, weights (by sha256, not path), prompt, settings."""
+    keyed = dict(args)
+    for key in ("checkpoint", "assistant"):
+        if key in keyed:
+            keyed[key] = checkpoint.read_meta(keyed[key])["weights_sha256"]
+    prompts = {family: template for family, template in task.prompts.items()}
+    return config_hash({"task": task.task, "adapter": adapter, "args": keyed, "prompts": prompts,
+                        "gen": [gen.max_new_tokens, gen.num_beams]})
+
+
+def _quality_gen(task: Task) -> GenSettings:
+    return GenSettings(max_new_tokens=task.generation.max_new_tokens, num_beams=task.generation.num_beams)
+
+
+def _items_sha(samples: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(samples, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _fresh(path: Path, system_hash: str) -> bool:
+    if not path.exists():
+        return False
+    stored = json.loads(path.read_text())
+    return stored.get("system_hash") == system_hash and "error" not in stored
+
+
+def _store_trivial(task: Task, samples: list[dict], store: SampleStore, system: Resolved) -> None:
+    preds = trivial_predictions(task, samples)
+    store.append([_row(task.task, i, s, system, p, "", None, 0.0, 1) for i, (s, p) in enumerate(zip(samples, preds))])
+
+
+def _row(task: str, index: int, sample: dict, system: Resolved, prediction: str, prompt: str,
+         new_tokens: int | None, batch_seconds: float, batch_size: int) -> dict:
+    return {"key": sample_key(task, str(sample["id"]), system.hash), "task": task, "id": str(sample["id"]),
+            "index": index, "system": system.name, "prompt_sha": prompt_hash(prompt), "prediction": prediction,
+            "reference": str(sample["reference"]), "new_tokens": new_tokens,
+            "batch_ms": round(batch_seconds * 1000, 2), "batch_size": batch_size}
+
+
+def quality_pass(adapter: ModelAdapter, task: Task, todo: list[tuple[int, dict]], total: int, store: SampleStore,
+                 system: Resolved, batch_size: int) -> None:
+    """Batched generation over the items not yet stored; each batch is appended (and fsynced) at once."""
+    gen = _quality_gen(task)
+    bar = tqdm(total=total, initial=total - len(todo), desc=f"{task.task}/{system.name}", unit="item")
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        prompts = [task.prompt(s, adapter.prompt_family) for _, s in batch]
+        began = time.perf_counter()
+        ids = adapter.generate_ids(prompts, gen)
+        seconds = time.perf_counter() - began
+        store.append([_row(task.task, i, s, system, text, prompt, len(seq), seconds, len(batch))
+                      for (i, s), prompt, seq, text in zip(batch, prompts, ids, adapter.text(ids))])
+        bar.update(len(batch))
+    bar.close()
+
+
+def speed_pass(adapter: ModelAdapter, task: Task, items: list[dict], spec: SpeedSpec, backend: str, device: str,
+               system: Resolved) -> dict:
+    """Time full generations and one-token prefills of the same items with one tracker. A failing backend
+    (e.g. a compile error) is recorded as the measurement's `error`, not raised: other results survive."""
+    new_tokens = spec.max_new_tokens or task.generation.max_new_tokens
+    full_gen = GenSettings(max_new_tokens=new_tokens, min_new_tokens=new_tokens if spec.mode == "fixed" else 0,
+                           backend=backend)
+    prefill_gen = GenSettings(max_new_tokens=1, min_new_tokens=1, backend=backend)
+    batches = [items[i:i + spec.batch_size] for i in range(0, len(items), spec.batch_size)]
+    outputs: dict[str, list[list[int]]] = {}
+
+    def call(batch: list[dict], gen: GenSettings, keep: bool):
+        prompts = [task.prompt(s, adapter.prompt_family) for s in batch]
+
+        def timed(mark) -> int:
+            ids = adapter.generate_ids(prompts, gen, mark)
+            if keep:
+                outputs[_batch_key(batch)] = ids
+            return sum(len(seq) for seq in ids)
+        return timed
+
+    tracker = Tracker(device, spec.warmup, spec.min_runs, spec.min_seconds, spec.max_runs)
+    sharing = gpu_sharing(device)
+    if sharing:
+        log.warning("other processes use the GPU during the speed pass: %s", sharing)
+    record = {"system_hash": system.hash, "system": system.name, "task": task.task, "backend": backend}
+    try:
+        with torch.inference_mode(), peak_memory(device) as memory:
+            full = tracker.measure([(_batch_key(b), call(b, full_gen, True)) for b in batches], batch=spec.batch_size)
+            prefill = tracker.measure([(_batch_key(b), call(b, prefill_gen, False)) for b in batches],
+                                      batch=spec.batch_size)
+    except Exception as e:  # noqa: BLE001  (recorded with the run, see the docstring)
+        log.warning("%s/%s: the %s speed pass failed: %s: %s", task.task, system.name, backend, type(e).__name__, e)
+        return {**record, "error": f"{type(e).__name__}: {e}"}
+    summary = summarize(full, prefill)
+    summary.update(backend=backend, device=device, dtype=system.args.get("dtype"), mode=spec.mode,
+                   batch_size=spec.batch_size, new_tokens=new_tokens, peak_mem_mb=memory,
+                   gpu_shared=bool(sharing), timer="cuda-synchronize+perf_counter" if device.startswith("cuda")
+                   else "perf_counter")
+    seconds = full.per_key()
+    tokens = full.tokens_per_key()
+    return {**record, "summary": summary,
+            "per_sample": {k: {"seconds": seconds[k], "tokens": tokens[k]} for k in seconds},
+            "outputs": {k: adapter.text(v) for k, v in outputs.items()}}
+
+
+def _batch_key(batch: list[dict]) -> str:
+    return "+".join(str(s["id"]) for s in batch)

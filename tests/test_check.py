@@ -1,0 +1,130 @@
+"""`l2s-bench check`: the regression gate, on copies of the synthetic CPU fixture run."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.check import compare, load_baseline, make_baseline
+from bench.cli import main
+from bench.errors import BenchError
+from bench.results import entry, load, write_json
+
+RUN = Path(__file__).parent / "fixtures" / "results" / "cpu-run"
+
+
+@pytest.fixture
+def run() -> dict:
+    return load(RUN)
+
+
+@pytest.fixture
+def baseline(run, tmp_path) -> Path:
+    path = tmp_path / "baselines" / "cpu.json"
+    assert main(["check", str(RUN), "--baseline", str(path), "--update-baseline"]) == 0
+    return path
+
+
+def _save(run: dict, tmp_path: Path) -> str:
+    return str(write_json(run, tmp_path / "current" / "results.json").parent)
+
+
+def _check(run_dir: str, baseline: Path, *extra: str) -> int:
+    try:
+        return main(["check", run_dir, "--baseline", str(baseline), *extra])
+    except SystemExit as e:  # a failed gate exits 1 from inside the handler
+        return e.code
+
+
+def test_identical_run_passes(baseline, capsys):
+    assert _check(str(RUN), baseline) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and "PASS" in out and "skipped" in out  # trivial has no speedup
+
+
+def test_quality_drop_beyond_tolerance_fails(run, baseline, tmp_path, capsys):
+    # l2s chrf CI [51.19, 54.05]: half-width 1.43 > tolerance 1.0, so 1.43 is the allowed drop
+    entry(run, "kjv-web", "l2s")["quality"]["chrf"]["value"] -= 1.5
+    assert _check(_save(run, tmp_path), baseline) == 1
+    lines = capsys.readouterr().out.splitlines()
+    failed = [l for l in lines if l.startswith("FAIL")]
+    assert len(failed) == 1 and "l2s" in failed[0] and "chrf" in failed[0] and "1.43" in failed[0]
+
+
+def test_quality_drop_within_ci_half_width_passes(run, baseline, tmp_path):
+    entry(run, "kjv-web", "l2s")["quality"]["chrf"]["value"] -= 1.4
+    assert _check(_save(run, tmp_path), baseline) == 0
+
+
+def test_tolerance_option_widens_the_allowed_drop(run, baseline, tmp_path):
+    entry(run, "kjv-web", "l2s")["quality"]["chrf"]["value"] -= 1.5
+    assert _check(_save(run, tmp_path), baseline, "--tolerance", "2") == 0
+
+
+def test_speedup_collapse_fails(run, baseline, tmp_path, capsys):
+    entry(run, "debian-sum", "l2s")["speedup_vs_llm"]["value"] = 1.2  # floor: 3.72 x 0.75 = 2.79
+    assert _check(_save(run, tmp_path), baseline) == 1
+    failed = [l for l in capsys.readouterr().out.splitlines() if l.startswith("FAIL")]
+    assert len(failed) == 1 and "speedup" in failed[0] and ">= 2.79" in failed[0]
+
+
+def test_improvements_pass(run, baseline, tmp_path):
+    entry(run, "kjv-web", "l2s")["quality"]["chrf"]["value"] += 5
+    entry(run, "kjv-web", "l2s")["speedup_vs_llm"]["value"] = 9.0
+    assert _check(_save(run, tmp_path), baseline) == 0
+
+
+def test_null_speedup_is_skipped(run):
+    base = make_baseline(run)
+    current = copy.deepcopy(run)
+    entry(current, "kjv-web", "l2s")["speedup_vs_llm"] = None
+    check = next(c for c in compare(current, base) if (c.task, c.system, c.what) == ("kjv-web", "l2s", "speedup"))
+    assert check.status == "SKIP" and "skipped" in check.note
+
+
+def test_missing_system_fails(run):
+    base = make_baseline(run)
+    current = copy.deepcopy(run)
+    current["results"] = [e for e in current["results"] if e["system"] != "assisted"]
+    failed = [c for c in compare(current, base) if c.failed]
+    assert {(c.task, c.system, c.what) for c in failed} == {("kjv-web", "assisted", "present"),
+                                                            ("debian-sum", "assisted", "present")}
+
+
+def test_lower_is_better_metrics_fail_on_a_rise(run):
+    run = copy.deepcopy(run)
+    run["tasks"]["kjv-web"]["higher_is_better"] = False
+    base = make_baseline(run)
+    entry(run, "kjv-web", "llm")["quality"]["bleu"]["value"] += 3
+    failed = [c for c in compare(run, base) if c.failed]
+    assert [(c.system, c.what) for c in failed] == [("llm", "bleu")]
+
+
+def test_update_baseline_round_trip(run, baseline):
+    data = json.loads(baseline.read_text())
+    assert data["kind"] == "baseline" and data["schema_version"] == 1 and data["source_run"] == "default-cpu"
+    assert data["tolerances"] == {"quality_points": 1.0, "speed_margin": 0.25}
+    assert len(data["entries"]) == len(run["results"]) == 10
+    l2s = next(e for e in data["entries"] if (e["task"], e["system"]) == ("kjv-web", "l2s"))
+    assert l2s["quality"]["chrf"] == {"value": 52.64, "ci": [51.19, 54.05]}
+    assert l2s["speedup_vs_llm"] == {"value": 3.9, "ci": [3.72, 4.08]}
+    assert next(e for e in data["entries"] if e["system"] == "trivial")["speedup_vs_llm"] is None
+    assert load_baseline(baseline)["entries"] == make_baseline(run)["entries"]
+    assert not [c for c in compare(run, load_baseline(baseline)) if c.failed]
+
+
+def test_missing_baseline_says_how_to_create_one(tmp_path, capsys):
+    missing = tmp_path / "baselines" / "none.json"
+    assert main(["check", str(RUN), "--baseline", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"no baseline at {missing}" in err and "--update-baseline" in err
+    with pytest.raises(BenchError, match="--update-baseline"):
+        load_baseline(missing)
+
+
+def test_a_results_file_is_not_a_baseline(tmp_path):
+    with pytest.raises(BenchError, match="not an l2s-bench baseline"):
+        load_baseline(RUN / "results.json")

@@ -1,0 +1,159 @@
+"""`bench.report` on the synthetic fixture runs (tests/fixtures/results/{cpu,gpu}-run).
+
+The Markdown report of the CPU run is compared byte for byte with a golden file. After an intended
+change to the report, regenerate it and review the diff:
+
+    L2S_UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_report.py -k golden
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+
+import bench.report as report
+from bench.cli import main
+from bench.report.rows import rows
+from bench.results import load
+
+RESULTS = Path(__file__).parent / "fixtures" / "results"
+GOLDEN = RESULTS / "golden" / "leaderboard.md"
+
+
+@pytest.fixture(scope="module")
+def cpu() -> dict:
+    return load(RESULTS / "cpu-run")
+
+
+@pytest.fixture(scope="module")
+def gpu() -> dict:
+    return load(RESULTS / "gpu-run")
+
+
+def test_markdown_matches_golden(cpu):
+    text = report.markdown([cpu])
+    if os.environ.get("L2S_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_markdown_flags_systems_below_trivial(cpu):
+    line = next(l for l in report.markdown([cpu]).splitlines() if l.startswith("| slm | slm | 39.85"))
+    assert "**not learned**" in line
+    learned = next(l for l in report.markdown([cpu]).splitlines() if l.startswith("| l2s | l2s | 52.64"))
+    assert "not learned" not in learned
+
+
+def test_an_llm_below_trivial_is_flagged_too(cpu):
+    run = copy.deepcopy(cpu)
+    llm = next(e for e in run["results"] if e["task"] == "kjv-web" and e["system"] == "llm")
+    llm["quality"]["chrf"]["value"] = 30.0  # under trivial's 41.37; the LLM has no `learned` field of its own
+    row = next(r for r in rows([run]) if r["task"] == "kjv-web" and r["system"] == "llm")
+    assert row["learned"] is False
+    assert "**not learned**" in next(l for l in report.markdown([run]).splitlines() if l.startswith("| llm | llm"))
+
+
+def test_html_escapes_model_output(cpu, gpu):
+    page = report.html([cpu, gpu])
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Do not steal &amp; do not lie." in page
+    assert page.count("<script>") == 1  # only the page's own sorting code
+    assert 'class="sortable"' in page and "<style>" in page
+    assert "not learned" in page
+
+
+def test_html_escapes_names_and_metadata(cpu):
+    run = copy.deepcopy(cpu)
+    run["run_id"] = "<b>run</b>"
+    run["results"][1]["system"] = '<img src=x onerror="alert(2)">'
+    page = report.html([run])
+    assert "<img src=x" not in page and "<b>run</b>" not in page
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
+
+
+def test_frame_has_one_row_per_run_task_system(cpu, gpu):
+    import pandas as pd
+
+    df = report.frame([cpu, gpu])
+    expected = {(r["run_id"], e["task"], e["system"]) for r in (cpu, gpu) for e in r["results"]}
+    assert len(df) == len(expected) == 20
+    assert set(map(tuple, df[["run", "task", "system"]].values)) == expected
+    for col in ["run", "device", "backend", "task", "system", "role", "n", "chrf_value", "chrf_ci_low", "chrf_ci_high",
+                "chrf_p_vs_llm", "chrf_p_vs_slm", "rougeL_value", "learned", "latency_ms_median", "ttft_ms", "tpot_ms",
+                "tokens_per_s", "peak_mem_mb", "speedup", "speedup_ci_low", "speedup_ci_high"]:
+        assert col in df.columns, col
+    l2s = df.set_index(["run", "task", "system"]).loc[("default-gpu", "debian-sum", "l2s")]
+    assert l2s["device"] == "cuda" and l2s["backend"] == "sdpa" and l2s["speedup"] == 3.01
+    assert l2s["peak_mem_kind"] == "allocated"
+    trivial = df.set_index(["run", "task", "system"]).loc[("default-cpu", "kjv-web", "trivial")]
+    assert pd.isna(trivial["speedup"]) and pd.isna(trivial["latency_ms_median"])  # null stays missing, not 0
+
+
+def _containers(fig):
+    from matplotlib.container import ErrorbarContainer
+
+    (ax,) = fig.axes
+    return ax, [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+
+
+@pytest.mark.parametrize("task,metric", [("kjv-web", "chrf"), ("debian-sum", "rougeL")])
+def test_pareto_one_point_per_run_and_system_with_both_whiskers(cpu, gpu, task, metric):
+    runs = [cpu, gpu]
+    fig = report.pareto(runs, task)
+    ax, containers = _containers(fig)
+    timed = {f"{r['run_id']}: {e['system']}": e for r in runs for e in r["results"]
+             if e["task"] == task and e["speedup_vs_llm"] is not None}
+    assert sorted(c.get_label() for c in containers) == sorted(timed) and len(timed) == 8
+    for c in containers:
+        assert c.has_xerr and c.has_yerr
+        e = timed[c.get_label()]
+        xs, ys = c.lines[0].get_data()
+        assert list(xs) == [e["speedup_vs_llm"]["value"]] and list(ys) == [e["quality"][metric]["value"]]
+        segments = [seg for col in c.lines[2] for seg in col.get_segments()]
+        assert len(segments) == 2  # one horizontal (speedup CI), one vertical (metric CI)
+        horizontal = next(s for s in segments if s[0][1] == s[1][1])
+        vertical = next(s for s in segments if s[0][0] == s[1][0])
+        assert sorted([horizontal[0][0], horizontal[1][0]]) == pytest.approx(e["speedup_vs_llm"]["ci"])
+        assert sorted([vertical[0][1], vertical[1][1]]) == pytest.approx(e["quality"][metric]["ci"])
+    trivial = [l for l in ax.get_lines() if l.get_linestyle() == "--"]
+    assert len(trivial) == 2  # one floor per run
+    assert any("trivial (" in t.get_text() for t in ax.texts)
+    labels = {t.get_text() for t in ax.texts}
+    assert {"llm", "slm", "l2s", "assisted"} <= labels
+
+
+def test_frontier_keeps_only_undominated_points():
+    points = [(1.0, 55.1), (1.6, 55.0), (3.9, 52.6), (6.0, 39.9), (3.0, 50.0), (1.2, 54.0)]
+    assert report.frontier(points) == [(1.0, 55.1), (1.6, 55.0), (3.9, 52.6), (6.0, 39.9)]
+    assert report.frontier([(1.0, 10.0), (2.0, 5.0)], higher_is_better=False) == [(2.0, 5.0)]
+
+
+def test_build_writes_every_file(cpu, gpu, tmp_path):
+    paths = report.build([cpu, gpu], tmp_path / "r")
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["leaderboard.md", "leaderboard.html", "leaderboard.csv", "pareto_kjv-web.png",
+                            "pareto_kjv-web.svg", "pareto_debian-sum.png", "pareto_debian-sum.svg"])
+    assert all(p.stat().st_size > 0 for p in paths)
+    md = (tmp_path / "r" / "leaderboard.md").read_text()
+    assert "| run | system |" in md and "default-gpu" in md and "NVIDIA H100" in md
+    assert (tmp_path / "r" / "leaderboard.png").exists() is False
+    assert "<script>alert" not in (tmp_path / "r" / "leaderboard.html").read_text()
+
+
+def test_cli_report_over_two_runs(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["report", str(RESULTS / "cpu-run"), str(RESULTS / "gpu-run" / "results.json"), "--out", str(out)]) == 0
+    import pandas as pd
+
+    df = pd.read_csv(out / "leaderboard.csv")
+    assert len(df) == 20 and set(df["run"]) == {"default-cpu", "default-gpu"}
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_report_missing_run_is_a_usage_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "rep")]) == 2
+    assert "no results at" in capsys.readouterr().err
