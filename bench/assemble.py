@@ -36,20 +36,22 @@ def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
             "seeds": {"bootstrap": suite.quality.seed, "generation": 0},
             "config_hash": suite.hash(), "suite_config": state["suite"], "data": {}, "models": {}}
     tasks, entries = {}, []
-    for name in suite.tasks:
+    for given in suite.tasks:
+        task = get_task(given)
+        name = task.task  # the suite may name it by its YAML path; the run keys it by its name
         manifest_file = run_dir / "samples" / name / "_manifest.json"
         if not manifest_file.exists():
             log.warning("task %s has not started in this run; left out", name)
             continue
         manifest = json.loads(manifest_file.read_text())
-        task = get_task(name)
         prov["data"][name] = manifest["data_sha256"]
         task_entries, info = _task_entries(run_dir, suite, task, manifest, n_boot)
         tasks[name] = info
         entries += task_entries
         for e in task_entries:
-            if e.get("model_hash"):
-                prov["models"][f"{name}/{e['system']}"] = e.pop("model_hash")
+            model_hash = e.pop("model_hash")
+            if model_hash:
+                prov["models"][f"{name}/{e['system']}"] = model_hash
     return {"schema_version": SCHEMA_VERSION, "suite": suite.suite, "run_id": state["run_id"],
             "created": state_file_created(state_file), "provenance": prov, "tasks": tasks, "results": entries}
 

@@ -58,6 +58,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from bench.run import run_suite
+    from bench.suite import check as check_suite
     from bench.suite import load_suite
     from bench.summary import console_table
 
@@ -73,6 +74,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         if unknown:
             raise BenchError(f"--systems: {', '.join(unknown)} not in suite {suite.suite} ({', '.join(suite.systems)})")
         suite.systems = {k: v for k, v in suite.systems.items() if k in keep}
+        check_suite(suite, f"suite {suite.suite} with --systems {args.systems}")
     run_id = args.run_id or f"{suite.suite}-{suite.device.split(':')[0]}"
     run_dir = Path(args.results_dir) / run_id
     results = run_suite(suite, run_dir, resume=args.resume)

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -89,7 +89,7 @@ def train_missing(suite: Suite, log_dir: Path) -> None:
     `l2s-bench train` subprocesses with the cores split between them (on 2 CPU cores two 1-thread
     trainings measured 1.5x the throughput of one 2-thread training)."""
     jobs = []
-    for task in suite.tasks:
+    for task in (get_task(t).task for t in suite.tasks):  # a suite may name a task by its YAML path
         for name, d in suite.for_task(task).items():
             if d.train and not train.finished(d.train, overrides=d.overrides):
                 jobs.append((f"{task}-{name}", d))
@@ -102,9 +102,9 @@ def train_missing(suite: Suite, log_dir: Path) -> None:
         return
     threads = max(1, (os.cpu_count() or 1) // suite.train_jobs)
     log_dir.mkdir(parents=True, exist_ok=True)
-    pending, running = list(jobs), []
+    pending, running, failed = list(jobs), [], []
     while pending or running:
-        while pending and len(running) < suite.train_jobs:
+        while pending and not failed and len(running) < suite.train_jobs:
             label, d = pending.pop(0)
             cmd = [sys.executable, "-m", "bench.cli", "train", d.train, "--resume", "--samples", "0",
                    "--set", json.dumps(d.overrides)]
@@ -117,17 +117,21 @@ def train_missing(suite: Suite, log_dir: Path) -> None:
             running.remove(item)
             label, proc, logfile = item
             logfile.close()
-            if proc.returncode != 0:
-                for _, other, _ in running:
-                    other.terminate()
+            if proc.returncode != 0:  # start nothing new, but let the running trainings finish
                 tail = "".join(Path(logfile.name).read_text().splitlines(keepends=True)[-15:])
-                raise BenchError(f"training {label} failed (exit {proc.returncode}); finished checkpoints are kept, "
-                                 f"rerun with --resume. Log tail ({logfile.name}):\n{tail}")
-            log.info("trained %s", label)
+                failed.append(f"training {label} failed (exit {proc.returncode}); log tail ({logfile.name}):\n{tail}")
+                log.error("%s", failed[-1])
+            else:
+                log.info("trained %s", label)
+        if pending and failed and not running:
+            pending.clear()
+    if failed:
+        raise BenchError("\n".join(failed) + "\nfinished trainings and checkpoints are kept; fix the cause and rerun with --resume")
 
 
 def run_task(suite: Suite, name: str, run_dir: Path) -> None:
     task = get_task(name)
+    name = task.task  # a task named by its YAML path is keyed by its own name from here on
     data_dir = suite.task_data_dir(name)
     samples = task.samples(suite.quality.split, suite.quality.limit, data_dir)
     systems = resolve_systems(suite, task)
@@ -142,7 +146,7 @@ def run_task(suite: Suite, name: str, run_dir: Path) -> None:
         todo = [] if system.role == "assisted" else [
             (i, s) for i, s in enumerate(samples) if sample_key(name, str(s["id"]), system.hash) not in store]
         speed_files = {b: run_dir / "speed" / name / f"{system.name}.{b}.json" for b in suite.speed.backends}
-        speed_todo = [b for b, f in speed_files.items() if suite.speed.enabled and not _fresh(f, system.hash)]
+        speed_todo = [b for b, f in speed_files.items() if suite.speed.enabled and not _fresh(f, system.hash, suite.speed)]
         if not todo and not speed_todo:
             log.info("%s/%s: finished earlier; reusing it", name, system.name)
             continue
@@ -204,11 +208,17 @@ def _items_sha(samples: list[dict]) -> str:
     return hashlib.sha256(json.dumps(samples, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _fresh(path: Path, system_hash: str) -> bool:
+def _fresh(path: Path, system_hash: str, spec: SpeedSpec) -> bool:
+    """A stored speed measurement is reused only for the same system and the same speed settings."""
     if not path.exists():
         return False
     stored = json.loads(path.read_text())
-    return stored.get("system_hash") == system_hash and "error" not in stored
+    return stored.get("system_hash") == system_hash and stored.get("settings") == _speed_settings(spec) \
+        and "error" not in stored
+
+
+def _speed_settings(spec: SpeedSpec) -> dict:
+    return {k: v for k, v in asdict(spec).items() if k not in ("enabled", "backends", "n_bootstrap")}
 
 
 def _store_trivial(task: Task, samples: list[dict], store: SampleStore, system: Resolved) -> None:
@@ -266,7 +276,8 @@ def speed_pass(adapter: ModelAdapter, task: Task, items: list[dict], spec: Speed
     sharing = gpu_sharing(device)
     if sharing:
         log.warning("other processes use the GPU during the speed pass: %s", sharing)
-    record = {"system_hash": system.hash, "system": system.name, "task": task.task, "backend": backend}
+    record = {"system_hash": system.hash, "settings": _speed_settings(spec), "system": system.name,
+              "task": task.task, "backend": backend}
     try:
         with torch.inference_mode(), peak_memory(device) as memory:
             full = tracker.measure([(_batch_key(b), call(b, full_gen, True)) for b in batches], batch=spec.batch_size)

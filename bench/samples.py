@@ -16,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+from bench.errors import BenchError
 from bench.results import write_atomic
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ class SampleStore:
             self._read()
 
     def _read(self) -> None:
-        lines = self.path.read_text(encoding="utf-8").splitlines()
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.splitlines()
         good = []
         for i, line in enumerate(lines):
             try:
@@ -48,11 +50,12 @@ class SampleStore:
                 if i == len(lines) - 1:
                     log.warning("%s: dropping a torn last line (the run was killed mid-write)", self.path)
                     continue
-                raise
+                raise BenchError(f"{self.path}:{i + 1}: not valid JSON (a damaged samples file; delete it to "
+                                 "regenerate that system's predictions)") from None
             if row["key"] not in self.rows:
                 self.rows[row["key"]] = row
                 good.append(line)
-        if len(good) != len(lines):  # rewrite without the torn line / duplicates before appending
+        if len(good) != len(lines) or not text.endswith("\n"):  # rewrite clean (whole lines only) before appending
             write_atomic(self.path, "".join(g + "\n" for g in good))
 
     def __contains__(self, key: str) -> bool:
