@@ -41,3 +41,21 @@ def test_train_then_samples(tiny, pairs_jsonl, tmp_path, capsys):
     assert out.count("[reference]") == 2 and "trained slm" in out
     # a finished run of the same config is reused, not retrained or refused
     assert main(["train", str(cfg), "--samples", "0"]) == 0
+
+
+def test_run_systems_subset_is_rechecked(tmp_path, capsys):
+    # assisted without its target LLM: refused before any training or inference
+    assert main(["run", "smoke", "--systems", "assisted,slm", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--systems" in err and "'llm'" in err
+    assert not any(tmp_path.iterdir())
+
+
+def test_run_unknown_suite_did_you_mean(capsys):
+    assert main(["run", "smoek"]) == 2
+    assert "did you mean 'smoke'" in capsys.readouterr().err
+
+
+def test_list_suites(capsys):
+    assert main(["list", "suites"]) == 0
+    assert {"smoke", "default", "full", "paper"} <= set(capsys.readouterr().out.split())
