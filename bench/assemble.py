@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import provenance
@@ -53,13 +54,15 @@ def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
             if model_hash:
                 prov["models"][f"{name}/{e['system']}"] = model_hash
     return {"schema_version": SCHEMA_VERSION, "suite": suite.suite, "run_id": state["run_id"],
-            "created": state_file_created(state_file), "provenance": prov, "tasks": tasks, "results": entries}
+            "created": _created(state, state_file), "sittings": state.get("sittings", []),
+            "provenance": prov, "tasks": tasks, "results": entries}
 
 
-def state_file_created(path: Path) -> str:
-    import datetime
-
-    return datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.UTC).isoformat(timespec="seconds")
+def _created(state: dict, path: Path) -> str:
+    """When the run's first sitting started (older runs: when suite.json was last written)."""
+    if state.get("sittings"):
+        return state["sittings"][0]["started"]
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
 
 
 def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int) -> tuple[list[dict], dict]:

@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     run_dir = Path(args.results_dir) / run_id
     results = run_suite(suite, run_dir, resume=args.resume)
     print(console_table(results))
-    print(f"wrote {run_dir / 'results.json'} ({results['wall_seconds']} s)")
+    print(f"wrote {run_dir / 'results.json'} ({results['sittings'][-1]['wall_seconds']} s)")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -88,11 +88,8 @@ def cmd_score(args: argparse.Namespace) -> None:
     from bench.summary import console_table
 
     results = assemble(args.run, n_bootstrap=args.n_bootstrap)
-    previous = Path(args.run) / "results.json"
-    if previous.exists():  # keep what only a run measures
-        results["wall_seconds"] = json.loads(previous.read_text()).get("wall_seconds")
     print(console_table(results))
-    print(f"wrote {write_json(results, previous)}")
+    print(f"wrote {write_json(results, Path(args.run) / 'results.json')}")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -217,7 +214,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("sacrebleu").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    for noisy in ("sacrebleu", "absl"):  # absl: rouge-score logs every scorer it builds
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         args.func(args)
     except BenchError as e:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -63,7 +64,12 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     if suite.threads:
         torch.set_num_threads(suite.threads)
     started = time.perf_counter()
-    write_json({"suite": suite.to_dict(), "run_id": run_dir.name, "provenance": provenance.collect(suite.device)}, state)
+    sittings = json.loads(state.read_text()).get("sittings", []) if state.exists() else []
+    sittings.append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "resume": resume,
+                     "wall_seconds": None})
+    record = {"suite": suite.to_dict(), "run_id": run_dir.name, "provenance": provenance.collect(suite.device),
+              "sittings": sittings}
+    write_json(record, state)
     tasks = [get_task(name) for name in suite.tasks]
     for task in tasks:
         ensure_data(task, suite.task_data_dir(task.task))
@@ -71,7 +77,9 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     for name in suite.tasks:
         run_task(suite, name, run_dir)
     results = assemble(run_dir)
-    results["wall_seconds"] = round(time.perf_counter() - started, 1)
+    sittings[-1]["wall_seconds"] = round(time.perf_counter() - started, 1)  # scoring included
+    results["sittings"] = sittings
+    write_json(record, state)
     write_json(results, run_dir / "results.json")
     return results
 
