@@ -19,13 +19,12 @@ added. Every key is checked when the file loads (a typo fails at once, with a di
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from bench.config import config_hash, from_dict, load_yaml
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 ROLES = ("llm", "slm", "l2s", "assisted")
@@ -115,8 +114,7 @@ def load_suite(name_or_path: str | Path, **overrides) -> Suite:
     if not path.suffix:
         path = SUITES_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
-            close = difflib.get_close_matches(str(name_or_path), suite_names(), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(str(name_or_path), suite_names())
             raise BenchError(f"unknown suite '{name_or_path}'{hint} (suites: {', '.join(suite_names())})")
     raw = load_yaml(path)
     for key, value in overrides.items():
@@ -148,8 +146,7 @@ def check(suite: Suite, where: str) -> None:
             for key in ("target", "assistant"):
                 ref = getattr(s, key)
                 if ref not in suite.systems:
-                    close = difflib.get_close_matches(str(ref), list(suite.systems), n=1)
-                    hint = f"; did you mean '{close[0]}'?" if close else ""
+                    hint = did_you_mean(str(ref), list(suite.systems))
                     raise BenchError(f"{here}.{key}: '{ref}' is not a system of this suite{hint}")
             if suite.systems[s.assistant].train is None:
                 raise BenchError(f"{here}.assistant: '{s.assistant}' must be a trained SLM baseline (train: ...)")

@@ -19,7 +19,7 @@ from typing import Literal
 
 from bench.config import from_dict, load_yaml
 from bench.data import SPLITS, prepared_split, read_jsonl, subsample
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 ENTRY_POINT_GROUP = "l2s_bench.tasks"
@@ -220,7 +220,6 @@ def get_task(name: str) -> Task:
     if name not in files:
         if Path(name).suffix == ".yaml" and Path(name).exists():
             return load_task_file(name)
-        close = difflib.get_close_matches(name, files, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, files)
         raise BenchError(f"unknown task '{name}'{hint} (see `l2s-bench list tasks`)")
     return load_task_file(files[name])

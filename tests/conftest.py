@@ -93,3 +93,12 @@ def pairs_jsonl(tmp_path_factory) -> Path:
 def _isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own feature/model cache, so no test sees another's files."""
     monkeypatch.setenv("L2S_BENCH_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a busy 2-core machine: more than one torch thread only spins (50x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -16,13 +16,7 @@ PROMPTS = ["Rewrite this verse in modern English: Thou shalt not steal.",
            "The quick brown fox"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a busy 2-core machine: more than one torch thread only spins (50x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,10 @@ def _table(header: list[str], body: list[list[str]]) -> list[str]:
 
 
 def task_section(runs: list[dict], task: str) -> list[str]:
+    primary, direction, cols, table_rows = R.task_table(runs, task)
     info = R.task_info(runs, task)
-    primary = info["primary_metric"]
-    direction = "higher" if info.get("higher_is_better", True) else "lower"
-    cols = R.columns(runs, task)
     body = []
-    for r in R.rows(runs, task):
+    for r in table_rows:
         cells = []
         for name, kind in cols:
             text = esc(r[name]) if kind == "text" else R.cell(r, kind, primary)[0]

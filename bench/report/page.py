@@ -53,12 +53,10 @@ def _table(header: list[str], body: list[list[str]], sortable: bool = False) -> 
 
 
 def task_section(runs: list[dict], task: str, figure_svg: str | None) -> str:
+    primary, direction, cols, table_rows = R.task_table(runs, task)
     info = R.task_info(runs, task)
-    primary = info["primary_metric"]
-    direction = "higher" if info.get("higher_is_better", True) else "lower"
-    cols = R.columns(runs, task)
     body = []
-    for r in R.rows(runs, task):
+    for r in table_rows:
         cells = []
         for name, kind in cols:
             if kind == "text":

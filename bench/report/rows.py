@@ -21,6 +21,14 @@ def task_info(runs: list[dict], task: str) -> dict:
     return next(run["tasks"][task] for run in runs if task in run["tasks"])
 
 
+def task_table(runs: list[dict], task: str) -> tuple[str, str, list[tuple[str, str]], list[dict]]:
+    """What both the Markdown and HTML tables of a task start from: the primary metric, its direction
+    ("higher"/"lower"), the columns and the rows."""
+    info = task_info(runs, task)
+    direction = "higher" if info.get("higher_is_better", True) else "lower"
+    return info["primary_metric"], direction, columns(runs, task), rows(runs, task)
+
+
 def metric_names(runs: list[dict], task: str | None = None) -> list[str]:
     """A task's metrics, primary first as the runs list them; every task's metrics when `task` is None."""
     tasks = task_names(runs) if task is None else [task]

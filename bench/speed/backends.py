@@ -10,18 +10,16 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 BACKENDS = ("eager", "compiled")
 
 
 def check_backend(backend: str) -> str:
     if backend not in BACKENDS:
-        close = difflib.get_close_matches(backend, BACKENDS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(backend, BACKENDS)
         raise BenchError(f"unknown backend '{backend}'{hint} (choose from {', '.join(BACKENDS)})")
     return backend
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import difflib
 import gc
 import logging
 
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +71,7 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
 
 def check_shape(name: str) -> str:
     if name not in SHAPES:
-        close = difflib.get_close_matches(name, SHAPES, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, SHAPES)
         raise BenchError(f"unknown shape '{name}'{hint} (known: {', '.join(SHAPES)})")
     return name
 
