@@ -46,6 +46,13 @@ def device_info(device: str) -> dict:
     return {"type": "cpu", "name": cpu_model(), "threads": torch.get_num_threads()}
 
 
+def machine() -> dict:
+    """What makes timings comparable: host, CPU, accelerator, threads and torch build."""
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"host": platform.node(), "cpu": cpu_model(), "gpu": gpu, "threads": torch.get_num_threads(),
+            "torch": torch.__version__}
+
+
 def collect(device: str) -> dict:
     versions = {}
     for name in PACKAGES:
@@ -55,6 +62,7 @@ def collect(device: str) -> dict:
             versions[name] = None
     return {
         "git": git_state(),
+        "host": platform.node(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda if device.startswith("cuda") else None,

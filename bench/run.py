@@ -65,10 +65,10 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
         torch.set_num_threads(suite.threads)
     started = time.perf_counter()
     sittings = json.loads(state.read_text()).get("sittings", []) if state.exists() else []
+    prov = provenance.collect(suite.device)
     sittings.append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "resume": resume,
-                     "wall_seconds": None})
-    record = {"suite": suite.to_dict(), "run_id": run_dir.name, "provenance": provenance.collect(suite.device),
-              "sittings": sittings}
+                     "wall_seconds": None, "host": prov["host"], "device": prov["device"]["name"]})
+    record = {"suite": suite.to_dict(), "run_id": run_dir.name, "provenance": prov, "sittings": sittings}
     write_json(record, state)
     tasks = [get_task(name) for name in suite.tasks]
     for task in tasks:
@@ -226,7 +226,10 @@ def _fresh(path: Path, system_hash: str, spec: SpeedSpec) -> bool:
 
 
 def _speed_settings(spec: SpeedSpec) -> dict:
-    return {k: v for k, v in asdict(spec).items() if k not in ("enabled", "backends", "n_bootstrap")}
+    """What a stored speed pass must match to be reused: the settings, and the machine it ran on
+    (a run resumed elsewhere, e.g. a fresh clone of committed results, measures its own speed)."""
+    settings = {k: v for k, v in asdict(spec).items() if k not in ("enabled", "backends", "n_bootstrap")}
+    return {**settings, "machine": provenance.machine()}
 
 
 def _store_trivial(task: Task, samples: list[dict], store: SampleStore, system: Resolved) -> None:

@@ -19,6 +19,7 @@ import torch
 import yaml
 
 import bench.models
+import bench.provenance
 import bench.run
 from bench import train
 from bench.cli import main
@@ -253,6 +254,21 @@ def test_rerun_needs_resume_and_resuming_a_finished_run_infers_nothing(bench_roo
     a, b = load(run), load(reference)
     assert quality(a) == quality(b)
     assert [e["speed"] for e in a["results"]] == [e["speed"] for e in b["results"]]  # reused, not re-measured
+
+
+def test_resumed_on_another_machine_reuses_samples_but_measures_its_own_speed(bench_root, reference, tmp_path,
+                                                                               monkeypatch):
+    run = copy_run(reference, tmp_path)
+    before = {p.name: p.read_bytes() for p in (run / "samples" / "tiny-kjv").glob("*.jsonl")}
+    real = bench.provenance.machine
+    monkeypatch.setattr(bench.provenance, "machine", lambda: {**real(), "host": "elsewhere"})
+    assert main(["run", str(bench_root / "tiny.yaml"), "--results-dir", str(run.parent), "--run-id", "ref",
+                 "--resume"]) == 0
+    after = {p.name: p.read_bytes() for p in (run / "samples" / "tiny-kjv").glob("*.jsonl")}
+    assert after == before  # predictions are a function of system and item: reused
+    for path in (run / "speed" / "tiny-kjv").glob("*.json"):
+        assert json.loads(path.read_text())["settings"]["machine"]["host"] == "elsewhere"
+    assert quality(load(run)) == quality(load(reference))
 
 
 def test_unknown_system_subset_is_refused(bench_root, tmp_path, capsys):
