@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 from importlib import metadata
@@ -49,8 +50,16 @@ def device_info(device: str) -> dict:
 def machine() -> dict:
     """What makes timings comparable: host, CPU, accelerator, threads and torch build."""
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return {"host": platform.node(), "cpu": cpu_model(), "gpu": gpu, "threads": torch.get_num_threads(),
-            "torch": torch.__version__}
+    return {"host": platform.node(), "machine_id": machine_id(), "cpu": cpu_model(), "gpu": gpu,
+            "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def machine_id() -> str | None:
+    """A short hash of systemd's /etc/machine-id: host names like "vm" repeat across machines."""
+    try:
+        return hashlib.sha256(Path("/etc/machine-id").read_bytes().strip()).hexdigest()[:12]
+    except OSError:
+        return None
 
 
 def collect(device: str) -> dict:
