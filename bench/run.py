@@ -291,13 +291,21 @@ def speed_pass(adapter: ModelAdapter, task: Task, items: list[dict], spec: Speed
               "task": task.task, "backend": backend}
     try:
         with torch.inference_mode(), peak_memory(device) as memory:
+            counters = getattr(adapter, "counters", None)
+            if counters is not None:
+                counters.update(dict.fromkeys(counters, 0))
             full = tracker.measure([(_batch_key(b), call(b, full_gen, True)) for b in batches], batch=spec.batch_size)
+            counted = dict(counters) if counters is not None else None
             prefill = tracker.measure([(_batch_key(b), call(b, prefill_gen, False)) for b in batches],
                                       batch=spec.batch_size)
     except Exception as e:  # noqa: BLE001  (recorded with the run, see the docstring)
         log.warning("%s/%s: the %s speed pass failed: %s: %s", task.task, system.name, backend, type(e).__name__, e)
         return {**record, "error": f"{type(e).__name__}: {e}"}
     summary = summarize(full, prefill)
+    if counted:  # adapter counters over the full-length runs (assisted: tokens per LLM forward)
+        if counted.get("llm_forwards"):
+            counted["tokens_per_llm_forward"] = round(counted["generated_tokens"] / counted["llm_forwards"], 3)
+        summary["counters"] = counted
     summary.update(backend=backend, device=device, dtype=system.args.get("dtype"), mode=spec.mode,
                    batch_size=spec.batch_size, new_tokens=new_tokens, peak_mem_mb=memory,
                    gpu_shared=bool(sharing), timer="cuda-synchronize+perf_counter" if device.startswith("cuda")

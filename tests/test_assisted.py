@@ -55,6 +55,17 @@ def test_greedy_assisted_output_is_the_llms_own(tiny, checkpoints, min_new_token
     assert assisted.hash.startswith(llm.hash + "+") and assisted.hash != llm.hash
 
 
+def test_counters_count_llm_forwards_and_generated_tokens(tiny, checkpoints):
+    assisted = get_adapter("assisted", assistant=checkpoints["slm"], source=tiny["llama"], chat=True,
+                           reserve_new_tokens=10)
+    gen = GenSettings(max_new_tokens=10, min_new_tokens=10)
+    assisted.generate_ids(PROMPTS[:2], gen)
+    c = assisted.counters
+    assert c["generated_tokens"] == 20
+    # at least one verification forward per prompt, at most one per generated token (+ prefill)
+    assert 2 <= c["llm_forwards"] <= 22
+
+
 def test_assisted_runs_greedy_or_sampled_on_eager_only(tiny, checkpoints):
     assisted = get_adapter("assisted", source=tiny["llama"], assistant=checkpoints["slm"], chat=True,
                            reserve_new_tokens=4)

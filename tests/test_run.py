@@ -147,6 +147,9 @@ def test_end_to_end(reference):
     assisted = entry(data, "tiny-kjv", "assisted")
     assert assisted["quality_from"] == "llm"
     assert assisted["agreement_with_llm"] == {"same": 2, "n": 2, "backend": "eager"}  # greedy: lossless
+    counters = assisted["speed"]["counters"]
+    assert counters["tokens_per_llm_forward"] == round(counters["generated_tokens"] / counters["llm_forwards"], 3) >= 1
+    assert "counters" not in entry(data, "tiny-kjv", "llm")["speed"]
 
     prov = data["provenance"]
     assert {"sha", "dirty"} <= set(prov["git"]) and prov["torch"] == torch.__version__

@@ -36,6 +36,12 @@ class Assisted(HFAdapter):
             raise BenchError("assisted: the assistant's vocabulary differs from the LLM's")
         self.assistant = draft.slm.to(device=self.device, dtype=self.model.dtype)
         self.hash = f"{self.hash}+{ckpt.read_meta(assistant)['weights_sha256']}"
+        # How much drafting saves: generated tokens per LLM forward (1.0 = no draft token ever accepted).
+        self.counters = {"llm_forwards": 0, "generated_tokens": 0}
+        self.model.register_forward_pre_hook(self._count_forward)
+
+    def _count_forward(self, module, args) -> None:
+        self.counters["llm_forwards"] += 1
 
     @torch.no_grad()
     def decode(self, encoded: Encoded, gen: GenSettings) -> list[list[int]]:
@@ -51,4 +57,5 @@ class Assisted(HFAdapter):
             out = self.model.generate(input_ids=row, attention_mask=torch.ones_like(row), assistant_model=self.assistant,
                                       **gen.generate_kwargs(self.device), eos_token_id=tok.eos_token_id, pad_token_id=pad)
             rows += strip_generated(out[:, row.shape[1]:], tok)
+            self.counters["generated_tokens"] += out.shape[1] - row.shape[1]
         return rows
