@@ -49,10 +49,8 @@ def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
         task_entries, info = _task_entries(run_dir, suite, task, manifest, n_boot)
         tasks[name] = info
         entries += task_entries
-        for e in task_entries:
-            model_hash = e.pop("model_hash")
-            if model_hash:
-                prov["models"][f"{name}/{e['system']}"] = model_hash
+        prov["models"].update({f"{name}/{system}": desc["weights"] for system, desc in manifest["systems"].items()
+                               if desc.get("weights")})
     return {"schema_version": SCHEMA_VERSION, "suite": suite.suite, "run_id": state["run_id"],
             "created": _created(state, state_file), "sittings": state.get("sittings", []),
             "provenance": prov, "tasks": tasks, "results": entries}
@@ -98,7 +96,6 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
         if desc["role"] in TRAINED and entry.get("quality"):
             entry["learned"] = entry["quality"][primary]["value"] > scores["trivial"]["quality"][primary]["value"]
         entry.update(_speed_fields(speeds, system, _llm(manifest), suite))
-        entry["model_hash"] = desc["args"].get("checkpoint") and _weights(desc["args"]["checkpoint"])
         entries.append(entry)
     info = {"split": manifest["split"], "n": len(ids), "primary_metric": primary,
             "metrics": [m.name for m in task.metrics], "higher_is_better": True, "trivial": task.trivial,
@@ -108,11 +105,6 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
 
 def _llm(manifest: dict) -> str | None:
     return next((s for s, d in manifest["systems"].items() if d["role"] == "llm"), None)
-
-
-def _weights(path: str) -> str | None:
-    meta = Path(path) / "l2s.json"
-    return json.loads(meta.read_text()).get("weights_sha256") if meta.exists() else None
 
 
 def _speeds(run_dir: Path, suite: Suite, manifest: dict) -> dict[str, dict[str, dict]]:

@@ -50,9 +50,11 @@ class Resolved:
     adapter: str
     args: dict
     hash: str  # system config hash: the per-sample resume key uses it
+    weights: str | None = None  # sha256 of the checkpoint's weights, for provenance
 
     def describe(self) -> dict:
-        return {"role": self.role, "adapter": self.adapter, "args": self.args, "hash": self.hash}
+        return {"role": self.role, "adapter": self.adapter, "args": self.args, "hash": self.hash,
+                "weights": self.weights}
 
 
 def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
@@ -70,12 +72,12 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
                      "wall_seconds": None, "host": prov["host"], "device": prov["device"]["name"]})
     record = {"suite": suite.to_dict(), "run_id": run_dir.name, "provenance": prov, "sittings": sittings}
     write_json(record, state)
-    tasks = [get_task(name) for name in suite.tasks]
+    tasks = [get_task(name) for name in suite.tasks]  # a suite may name a task by its YAML path
     for task in tasks:
         ensure_data(task, suite.task_data_dir(task.task))
-    train_missing(suite, run_dir / "logs")
-    for name in suite.tasks:
-        run_task(suite, name, run_dir)
+    train_missing(suite, tasks, run_dir / "logs")
+    for task in tasks:
+        run_task(suite, task, run_dir)
     results = assemble(run_dir)
     sittings[-1]["wall_seconds"] = round(time.perf_counter() - started, 1)  # scoring included
     results["sittings"] = sittings
@@ -92,15 +94,15 @@ def ensure_data(task: Task, data_dir: str | None) -> None:
         data.prepare(builder)
 
 
-def train_missing(suite: Suite, log_dir: Path) -> None:
+def train_missing(suite: Suite, tasks: list[Task], log_dir: Path) -> None:
     """Train every system the suite needs and lacks. With `train_jobs` > 1 they run side by side as
-    `l2s-bench train` subprocesses with the cores split between them (on 2 CPU cores two 1-thread
-    trainings measured 1.5x the throughput of one 2-thread training)."""
+    `l2s-bench train` subprocesses with the cores split between them (on 2 CPU cores, fp32: two 1-thread
+    trainings 1.5x the throughput of one 2-thread training; with bf16 autocast no faster)."""
     jobs = []
-    for task in (get_task(t).task for t in suite.tasks):  # a suite may name a task by its YAML path
-        for name, d in suite.for_task(task).items():
+    for task in tasks:
+        for name, d in suite.for_task(task.task).items():
             if d.train and not train.finished(d.train, overrides=d.overrides):
-                jobs.append((f"{task}-{name}", d))
+                jobs.append((f"{task.task}-{name}", d))
     if not jobs:
         return
     if suite.train_jobs <= 1 or len(jobs) == 1:
@@ -137,9 +139,8 @@ def train_missing(suite: Suite, log_dir: Path) -> None:
         raise BenchError("\n".join(failed) + "\nfinished trainings and checkpoints are kept; fix the cause and rerun with --resume")
 
 
-def run_task(suite: Suite, name: str, run_dir: Path) -> None:
-    task = get_task(name)
-    name = task.task  # a task named by its YAML path is keyed by its own name from here on
+def run_task(suite: Suite, task: Task, run_dir: Path) -> None:
+    name = task.task
     data_dir = suite.task_data_dir(name)
     samples = task.samples(suite.quality.split, suite.quality.limit, data_dir)
     systems = resolve_systems(suite, task)
@@ -193,19 +194,16 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
         if adapter in ("hf-causal", "assisted"):
             args.setdefault("chat", task.chat)
         args = {**common, **args}
-        resolved[name] = Resolved(name, d.role, adapter, args, _system_hash(task, adapter, args, gen))
+        weights = {k: checkpoint.read_meta(args[k])["weights_sha256"] for k in ("checkpoint", "assistant") if k in args}
+        resolved[name] = Resolved(name, d.role, adapter, args, _system_hash(task, adapter, args, weights, gen),
+                                  weights.get("checkpoint"))
     return resolved
 
 
-def _system_hash(task: Task, adapter: str, args: dict, gen: GenSettings) -> str:
+def _system_hash(task: Task, adapter: str, args: dict, weights: dict[str, str], gen: GenSettings) -> str:
     """What decides a prediction: adapter, arguments, weights (by sha256, not path), prompt, settings."""
-    keyed = dict(args)
-    for key in ("checkpoint", "assistant"):
-        if key in keyed:
-            keyed[key] = checkpoint.read_meta(keyed[key])["weights_sha256"]
-    prompts = {family: template for family, template in task.prompts.items()}
-    return config_hash({"task": task.task, "adapter": adapter, "args": keyed, "prompts": prompts,
-                        "gen": [gen.max_new_tokens, gen.num_beams]})
+    return config_hash({"task": task.task, "adapter": adapter, "args": {**args, **weights},
+                        "prompts": dict(task.prompts), "gen": [gen.max_new_tokens, gen.num_beams]})
 
 
 def _quality_gen(task: Task) -> GenSettings:
