@@ -16,13 +16,13 @@ from bench.config import from_dict
 from bench.errors import BenchError
 from bench.results import SCHEMA_VERSION
 from bench.samples import SampleStore, sample_key
-from bench.scoring import score_task
+from bench.scoring import score_slices, score_task
 from bench.speed.speedup import paired_speedup
 from bench.suite import Suite
 from bench.tasks import get_task
 
 log = logging.getLogger(__name__)
-TRAINED = ("slm", "l2s")
+VERDICT_KEYS = ("learned", "vs_trivial")  # `bench.scoring` decides them; here they are only stored
 
 
 def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
@@ -81,26 +81,63 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
     if refs is None:
         raise BenchError(f"{run_dir}: task {name} has no complete system to score")
     scores = score_task(task, refs, outputs, roles, n_bootstrap=n_boot, seed=suite.quality.seed)
+    slices = _slice_scores(task, manifest, refs, outputs, roles, n_boot, suite.quality.seed)
     primary = task.metrics[0].name
     speeds = _speeds(run_dir, suite, manifest)
+    llm = _llm(manifest)
     entries = []
     for system, desc in manifest["systems"].items():
         entry = {"task": name, "system": system, "role": desc["role"], "adapter": desc["adapter"],
                  "config_hash": desc["hash"], "n": len(ids)}
+        if desc["role"] == "trivial":
+            entry["trivial_rule"] = desc["args"]
         if system in scores:
-            entry.update(empty_predictions=scores[system]["empty_predictions"], quality=scores[system]["quality"])
-        elif desc["role"] == "assisted" and _llm(manifest) in scores:
-            entry.update(_assisted_quality(scores[_llm(manifest)], speeds, system, _llm(manifest)))
+            entry.update(empty_predictions=scores[system]["empty_predictions"], quality=scores[system]["quality"],
+                         **_verdict(scores[system]))
+            if slices:
+                entry["slices"] = {v: _slice_entry(s[system]) for v, s in slices.items()}
+        elif desc["role"] == "assisted" and llm in scores:
+            entry.update(_assisted_quality(scores[llm], speeds, system, llm))
+            if slices:
+                entry["slices"] = {v: _slice_entry(s[llm], lossless=True) for v, s in slices.items()}
         else:
             entry.update(quality=None, incomplete=f"{complete.get(system, 0)}/{len(ids)}")
-        if desc["role"] in TRAINED and entry.get("quality"):
-            entry["learned"] = entry["quality"][primary]["value"] > scores["trivial"]["quality"][primary]["value"]
-        entry.update(_speed_fields(speeds, system, _llm(manifest), suite))
+        entry.update(_speed_fields(speeds, system, llm, suite))
         entries.append(entry)
     info = {"split": manifest["split"], "n": len(ids), "primary_metric": primary,
             "metrics": [m.name for m in task.metrics], "higher_is_better": True, "trivial": task.trivial,
             "data_dir": manifest.get("data_dir")}
+    if slices:
+        info.update(slice_field=manifest["slices"]["field"], slices=list(slices))
+    if "max_words" in manifest:
+        info["max_words"] = manifest["max_words"]
     return entries, info
+
+
+def _slice_scores(task, manifest: dict, refs: list[str], outputs: dict, roles: dict, n_boot: int,
+                  seed: int) -> dict[str, dict[str, dict]] | None:
+    """Per-slice scores from the slice values the run stored with its items (None without slices)."""
+    stored = manifest.get("slices")
+    if not stored:
+        if task.slices:
+            log.warning("task %s: the run stored no slice values (older run); scored without slices", task.task)
+        return None
+    return score_slices(task, refs, outputs, roles, stored["values"], n_bootstrap=n_boot, seed=seed)
+
+
+def _verdict(scored: dict) -> dict:
+    return {k: scored[k] for k in VERDICT_KEYS if k in scored}
+
+
+def _slice_entry(scored: dict, lossless: bool = False) -> dict:
+    """One slice of an entry: n, quality and the slice's own verdict (`lossless`: assisted, from the LLM's)."""
+    return {"n": scored["n"], "quality": _unpaired(scored["quality"]) if lossless else scored["quality"],
+            **_verdict(scored)}
+
+
+def _unpaired(quality: dict) -> dict:
+    """The LLM's scores as the assisted system's: without the LLM's p-values against other systems."""
+    return {m: {k: v for k, v in q.items() if k not in ("p_vs_llm", "p_vs_slm")} for m, q in quality.items()}
 
 
 def _llm(manifest: dict) -> str | None:
@@ -121,10 +158,10 @@ def _speeds(run_dir: Path, suite: Suite, manifest: dict) -> dict[str, dict[str, 
 
 
 def _assisted_quality(llm_scores: dict, speeds: dict, system: str, llm: str) -> dict:
-    """Speculative decoding is lossless under greedy decoding: its quality is the LLM's. The speed pass's
-    outputs of both (same items, same settings) show whether that held here."""
-    quality = {m: {k: v for k, v in q.items() if k not in ("p_vs_llm", "p_vs_slm")}
-               for m, q in llm_scores["quality"].items()}
+    """Speculative decoding is lossless under greedy decoding: its quality (and so its verdict against
+    the trivial bar) is the LLM's. The speed pass's outputs of both (same items, same settings) show
+    whether that held here."""
+    quality = _unpaired(llm_scores["quality"])
     agree = None
     mine, theirs = speeds.get(system, {}), speeds.get(llm, {})
     for backend in mine:
@@ -134,7 +171,7 @@ def _assisted_quality(llm_scores: dict, speeds: dict, system: str, llm: str) -> 
             agree = {"same": sum(a[k] == b[k] for k in keys), "n": len(keys), "backend": backend}
             break
     return {"quality": quality, "quality_from": llm, "empty_predictions": llm_scores["empty_predictions"],
-            "agreement_with_llm": agree}
+            **_verdict(llm_scores), "agreement_with_llm": agree}
 
 
 def _speed_fields(speeds: dict, system: str, llm: str | None, suite: Suite) -> dict:

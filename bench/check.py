@@ -11,6 +11,9 @@ unreadable run). Improvements always pass.
 * Speed: only ratios (speedup vs the LLM on the same machine), never absolute times, which differ by
   machine and load. A speedup fails below `baseline CI low x (1 - speed_margin)`; a null speedup on
   either side (the trivial system, an unmeasured run) is skipped.
+* Verdict: a system above the trivial bar in the baseline ("learned", "above trivial") fails when the
+  run has it below (`bench.verdict`; read as stored, never recomputed). Baselines written before
+  verdicts were stored have none, and get no such check.
 * Coverage: a (task, system) in the baseline but not in the run fails; new ones are not checked.
 
 Baseline file (`kind: baseline`, written atomically by `--update-baseline`)::
@@ -19,7 +22,8 @@ Baseline file (`kind: baseline`, written atomically by `--update-baseline`)::
      "source_run": "default-cpu",
      "entries": [{"task": "kjv-web", "system": "l2s",
                   "quality": {"chrf": {"value": 52.64, "ci": [51.19, 54.05]}, ...},
-                  "speedup_vs_llm": {"value": 3.9, "ci": [3.72, 4.08]} | null}, ...],
+                  "speedup_vs_llm": {"value": 3.9, "ci": [3.72, 4.08]} | null,
+                  "verdict": "learned" | "not learned" | "above trivial" | "below trivial" | null}, ...],
      "tolerances": {"quality_points": 1.0, "speed_margin": 0.25}}
 
 `tolerances` are the defaults for a later check; `--tolerance` / `--speed-margin` override them.
@@ -36,6 +40,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.results import SCHEMA_VERSION, entry, write_json
+from bench.verdict import passed, verdict_of
 
 TOLERANCE = 1.0  # quality points (metrics are on a 0-100 scale)
 SPEED_MARGIN = 0.25  # relative: CPU timings are noisy
@@ -45,7 +50,7 @@ SPEED_MARGIN = 0.25  # relative: CPU timings are noisy
 class Check:
     task: str
     system: str
-    what: str  # a metric name, "speedup" or "present"
+    what: str  # a metric name, "speedup", "verdict" or "present"
     status: str  # PASS, FAIL or SKIP
     baseline: float | None = None
     current: float | None = None
@@ -65,7 +70,7 @@ def make_baseline(run: dict, tolerance: float = TOLERANCE, speed_margin: float =
         entries.append({"task": e["task"], "system": e["system"],
                         "quality": {m: {"value": q.get("value"), "ci": q.get("ci")} for m, q in e["quality"].items()},
                         "speedup_vs_llm": None if up is None or up.get("value") is None
-                        else {"value": up["value"], "ci": up.get("ci")}})
+                        else {"value": up["value"], "ci": up.get("ci")}, "verdict": verdict_of(e)})
     return {"schema_version": SCHEMA_VERSION, "kind": "baseline", "suite": run["suite"],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source_run": run["run_id"],
             "entries": entries, "tolerances": {"quality_points": tolerance, "speed_margin": speed_margin}}
@@ -108,8 +113,16 @@ def _speed(task: str, system: str, base: dict | None, current: dict | None, marg
     return Check(task, system, "speedup", "FAIL" if now < floor else "PASS", base["value"], now, f">= {floor:.2f}")
 
 
+def _verdict(task: str, system: str, base: str | None, current: str | None) -> Check:
+    if current is None:
+        return Check(task, system, "verdict", "SKIP", note=f"skipped: no verdict in run (baseline: {base})")
+    lost = passed(base) and not passed(current)
+    return Check(task, system, "verdict", "FAIL" if lost else "PASS", note=f"{base} -> {current}")
+
+
 def compare(run: dict, baseline: dict, tolerance: float = TOLERANCE, speed_margin: float = SPEED_MARGIN) -> list[Check]:
-    """One check per baseline (task, system, metric) and per baseline speedup, in baseline order."""
+    """One check per baseline (task, system, metric), per baseline speedup and per baseline verdict, in
+    baseline order."""
     checks = []
     for b in baseline["entries"]:
         task, system = b["task"], b["system"]
@@ -121,6 +134,8 @@ def compare(run: dict, baseline: dict, tolerance: float = TOLERANCE, speed_margi
         for metric, base in b["quality"].items():
             checks.append(_quality(task, system, metric, base, current["quality"].get(metric), tolerance, higher))
         checks.append(_speed(task, system, b.get("speedup_vs_llm"), current.get("speedup_vs_llm"), speed_margin))
+        if b.get("verdict"):
+            checks.append(_verdict(task, system, b["verdict"], verdict_of(current)))
     return checks
 
 

@@ -13,10 +13,9 @@ from tqdm.auto import tqdm
 
 from bench.errors import BenchError
 from bench.models import GenSettings, get_adapter, parse_model_args
-from bench.scoring import Role, score_task, trivial_predictions
+from bench.scoring import score_slices, score_task, trivial_predictions, trivial_systems
 from bench.tasks import Task
-
-ROLES = ("llm", "slm", "l2s", "assisted", "trivial")
+from bench.verdict import ROLES, verdict_of
 
 
 @dataclass
@@ -46,8 +45,9 @@ def evaluate(task: Task, systems: list[SystemSpec], split: str = "test", limit: 
     samples = task.samples(split, limit, data_dir)
     refs = [str(s["reference"]) for s in samples]
     gen = GenSettings(max_new_tokens=task.generation.max_new_tokens, num_beams=task.generation.num_beams)
-    outputs: dict[str, list[str]] = {"trivial": trivial_predictions(task, samples)}
-    roles: dict[str, Role] = {"trivial": "trivial"}
+    trivials = trivial_systems(task, samples, data_dir)
+    outputs = {name: trivial_predictions(samples, args["rule"], args.get("k")) for name, args in trivials.items()}
+    roles = dict.fromkeys(trivials, "trivial")
     seconds: dict[str, float] = {}
     for spec in systems:
         if spec.name in outputs:
@@ -66,33 +66,43 @@ def evaluate(task: Task, systems: list[SystemSpec], split: str = "test", limit: 
         outputs[spec.name], roles[spec.name] = preds, spec.role
         del adapter
     scores = score_task(task, refs, outputs, roles, n_bootstrap=n_bootstrap)
-    primary = task.metrics[0].name
     for system, entry in scores.items():
         entry["generation_seconds"] = seconds.get(system)
-        if roles[system] not in ("trivial", "llm"):
-            entry["learned"] = entry["quality"][primary]["value"] > scores["trivial"]["quality"][primary]["value"]
+    values = task.slice_values(samples)
     return {
-        "task": task.task, "split": split, "n": len(samples), "primary_metric": primary,
+        "task": task.task, "split": split, "n": len(samples), "primary_metric": task.metrics[0].name,
         "generation": {"max_new_tokens": gen.max_new_tokens, "num_beams": gen.num_beams, "batch_size": batch_size},
         "systems": {s.name: {"role": s.role, "adapter": s.adapter, "args": s.args} for s in systems},
+        "trivial": trivials,
         "scores": scores,
+        "slices": score_slices(task, refs, outputs, roles, values, n_bootstrap) if values else None,
         "predictions": [{"id": s["id"], "reference": r, **{k: v[i] for k, v in outputs.items()}}
                         for i, (s, r) in enumerate(zip(samples, refs))],
     }
 
 
 def table(result: dict) -> str:
-    """A plain-text table: each metric's value [CI] and the p-values against the baselines."""
-    metrics = list(next(iter(result["scores"].values()))["quality"])
+    """A plain-text table: each metric's value [CI], the p-values against the baselines and the verdict
+    against the trivial bar; then the same per slice, when the task has slices."""
     lines = [f"{result['task']} [{result['split']}], n={result['n']}; p: paired bootstrap vs LLM / vs SLM",
-             f"{'system':<12}{'role':<9}" + "".join(f"{m:>30}" for m in metrics) + "  learned"]
-    for system, entry in result["scores"].items():
+             *_rows(result["scores"])]
+    for value, scores in (result.get("slices") or {}).items():
+        lines += [f"slice {value}, n={next(iter(scores.values()))['n']}", *_rows(scores)]
+    return "\n".join(lines)
+
+
+def _rows(scores: dict) -> list[str]:
+    metrics = list(next(iter(scores.values()))["quality"])
+    lines = [f"{'system':<24}{'role':<9}" + "".join(f"{m:>30}" for m in metrics) + "  vs trivial"]
+    for system, entry in scores.items():
         cells = []
         for m in metrics:
             q = entry["quality"][m]
             ci = f"[{q['ci'][0]:.1f},{q['ci'][1]:.1f}]" if q["ci"] else ""
             p = "/".join(f"{q[k]:.3f}" for k in ("p_vs_llm", "p_vs_slm") if k in q)
             cells.append(f"{q['value']:.2f} {ci} {p}".rjust(30))
-        learned = {True: "yes", False: "NO (below trivial)"}.get(entry.get("learned"), "")
-        lines.append(f"{system:<12}{entry['role']:<9}" + "".join(cells) + "  " + learned)
-    return "\n".join(lines)
+        vs = entry.get("vs_trivial")
+        p = "" if not vs or vs["p_vs_trivial"] is None else f", p={vs['p_vs_trivial']:.3f}"
+        verdict = f"{verdict_of(entry)} (bar {vs['bar']}{p})" if vs else ""
+        lines.append(f"{system:<24}{entry['role']:<9}" + "".join(cells) + "  " + verdict)
+    return lines

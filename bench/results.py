@@ -21,15 +21,29 @@ Schema (schema_version 1)::
       },
       "tasks": {"kjv-web": {"split": "test", "n": 200, "primary_metric": "chrf",
                             "metrics": ["chrf", "bleu"], "higher_is_better": true,
-                            "trivial": "copy_source"}},     # optional: the trivial baseline's kind
+                            "trivial": "copy_source",          # optional: the trivial rule, or a list of rules
+                            "max_words": {"limit": 30, "dropped": 41},   # optional: items over the word budget
+                            "slice_field": "kind",             # optional, sliced tasks only: the record field
+                            "slices": ["answer", "define"]}},  # ... and its values (see `slices` below)
       "results": [                            # one entry per (task, system)
         {
-          "task": "kjv-web", "system": "l2s", "role": "l2s", "n": 200,
+          "task": "kjv-web", "system": "l2s", "role": "l2s", "n": 200,   # roles: bench.verdict.ROLES
           "config_hash": "...",                # the system's config: the per-sample resume key uses it
           "empty_predictions": 0,
-          "learned": true,                     # trained systems only: beats the trivial baseline?
+          "learned": true,                     # true/false for trained roles (llm-ft, slm, l2s), null for the
+                                               # LLM and assisted; absent for trivial ones. Kept for older
+                                               # readers: `vs_trivial` is the verdict
+          "vs_trivial": {"verdict": "learned", # trained: "learned" | "not learned"; LLM, assisted:
+                                               # "above trivial" | "below trivial"; rule: bench.verdict
+                         "bar": "trivial", "bar_value": 28.1,   # the strongest trivial system, its value
+                         "p_vs_trivial": 0.001,                 # paired bootstrap, primary metric, vs the bar
+                         "ci_low": 31.6, "ci_high": 34.2},      # the system's primary-metric CI
+          "trivial_rule": {"rule": "lead_words", "k": 7, "k_from": "..."},   # trivial systems only
           "quality": {"chrf": {"value": 32.9, "ci": [31.6, 34.2], "signature": "nrefs:1|...",
                                "p_vs_llm": 0.165, "p_vs_slm": 0.001}},
+          "slices": {"define": {"n": 50, "quality": {...}, "learned": .., "vs_trivial": {...}}},
+                                               # sliced tasks only: the same scores over each slice's items,
+                                               # with the slice's own bar (and no speed)
           "speed": {                           # the suite's first backend; null for `trivial`
             "backend": "eager", "device": "cpu", "dtype": "float32", "mode": "fixed",
             "batch_size": 1, "new_tokens": 32, "n_samples": 5, "runs": 10,

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from bench import checkpoint, data, provenance, train
+from bench import checkpoint, data, machine, provenance, train
 from bench.assemble import assemble
 from bench.config import config_hash
 from bench.errors import BenchError
@@ -33,7 +33,7 @@ from bench.models import GenSettings, ModelAdapter, get_adapter
 from bench.paths import cache_dir
 from bench.results import write_json
 from bench.samples import SampleStore, prompt_hash, sample_key
-from bench.scoring import trivial_predictions
+from bench.scoring import trivial_predictions, trivial_systems
 from bench.speed.tracker import Tracker, gpu_sharing, peak_memory, summarize
 from bench.suite import SpeedSpec, Suite
 from bench.tasks import Task, get_task
@@ -63,8 +63,7 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     state = run_dir / "suite.json"
     if state.exists() and not resume:
         raise BenchError(f"{run_dir} already holds a run; pass --resume to continue it or --run-id for a new one")
-    if suite.threads:
-        torch.set_num_threads(suite.threads)
+    machine.set_threads(suite.threads)
     started = time.perf_counter()
     sittings = json.loads(state.read_text()).get("sittings", []) if state.exists() else []
     prov = provenance.collect(suite.device)
@@ -145,11 +144,16 @@ def run_task(suite: Suite, task: Task, run_dir: Path) -> None:
     samples = task.samples(suite.quality.split, suite.quality.limit, data_dir)
     systems = resolve_systems(suite, task)
     folder = run_dir / "samples" / name
-    trivial = Resolved("trivial", "trivial", "trivial", {"rule": task.trivial}, config_hash({"trivial": task.trivial}))
-    _store_trivial(task, samples, SampleStore(folder / "trivial.jsonl"), trivial)
+    trivials = [Resolved(n, "trivial", "trivial", args, _trivial_hash(args))
+                for n, args in trivial_systems(task, samples, data_dir).items()]
+    if clash := sorted({t.name for t in trivials} & set(systems)):
+        raise BenchError(f"suite system name {', '.join(clash)} is a trivial baseline's name; choose another")
+    for trivial in trivials:
+        _store_trivial(task, samples, SampleStore(folder / f"{trivial.name}.jsonl"), trivial)
     write_json({"task": name, "split": suite.quality.split, "data_dir": data_dir,
                 "data_sha256": _items_sha(samples), "ids": [str(s["id"]) for s in samples],
-                "systems": {s.name: s.describe() for s in [trivial, *systems.values()]}}, folder / "_manifest.json")
+                **task.item_notes(samples, suite.quality.split),
+                "systems": {s.name: s.describe() for s in [*trivials, *systems.values()]}}, folder / "_manifest.json")
     for system in systems.values():
         store = SampleStore(folder / f"{system.name}.jsonl")
         todo = [] if system.role == "assisted" else [
@@ -230,8 +234,14 @@ def _speed_settings(spec: SpeedSpec) -> dict:
     return {**settings, "machine": provenance.machine()}
 
 
+def _trivial_hash(args: dict) -> str:
+    """What decides a trivial prediction: the rule, and lead_words' k (not where k came from). A rule
+    without k hashes as it did before there were several, so older runs resume."""
+    return config_hash({"trivial": args["rule"], **({"k": args["k"]} if "k" in args else {})})
+
+
 def _store_trivial(task: Task, samples: list[dict], store: SampleStore, system: Resolved) -> None:
-    preds = trivial_predictions(task, samples)
+    preds = trivial_predictions(samples, system.args["rule"], system.args.get("k"))
     store.append([_row(task.task, i, s, system, p, "", None, 0.0, 1) for i, (s, p) in enumerate(zip(samples, preds))])
 
 

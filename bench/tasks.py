@@ -67,8 +67,17 @@ class Task:
     generation: Generation = field(default_factory=Generation)
     limit: int | None = None  # evaluate a seeded sample of this many test items
     seed: int = 0
-    trivial: Literal["copy_source", "first_sentence", "empty"] = "copy_source"  # the floor a system must beat
+    # the floor a system must beat: one rule or several (copy_source, first_sentence, lead_words, empty);
+    # with several, each is its own system and the strongest is the bar (`bench.verdict`)
+    trivial: str | list[str] = "copy_source"
+    slices: str | None = None  # a record field (e.g. `kind`): also score each of its values on its own
+    max_words: int | None = None  # drop items whose source or reference is longer, in every split
     file: str = ""  # set by the loader
+    dropped: dict[str, int] = field(default_factory=dict, init=False, repr=False)  # per split, by max_words
+
+    @property
+    def trivial_rules(self) -> list[str]:
+        return [self.trivial] if isinstance(self.trivial, str) else list(self.trivial)
 
     def prompt(self, record: dict, family: str = "decoder") -> str:
         if family not in self.prompts:
@@ -81,7 +90,11 @@ class Task:
 
     def samples(self, split: str = "test", limit: int | None = None, data_dir: str | Path | None = None) -> list[dict]:
         """Records of `split` with `id`, `source`, `reference` set from the field mapping; test
-        defaults to the task's `limit`. `data_dir` reads `<split>.jsonl|parquet` there instead."""
+        defaults to the task's `limit`. `data_dir` reads `<split>.jsonl|parquet` there instead.
+
+        With `max_words`, items whose source or reference has more words are dropped before sampling
+        (a reference longer than `max_new_tokens` can produce makes every system look bad); how many
+        is kept in `self.dropped[split]` for the run's manifest."""
         rows = self._rows(split, data_dir)
         out = []
         for i, row in enumerate(rows):
@@ -90,10 +103,32 @@ class Task:
             sample["reference"] = _get(row, self.fields.reference, self.file, i)
             sample["id"] = str(_get(row, self.fields.id, self.file, i)) if self.fields.id else f"{self.task}/{split}/{i}"
             out.append(sample)
+        if self.max_words:
+            kept = [s for s in out if max(len(str(s["source"]).split()), len(str(s["reference"]).split())) <= self.max_words]
+            self.dropped[split] = len(out) - len(kept)
+            if not kept and out:
+                raise BenchError(f"task '{self.task}' [{split}]: no record within max_words={self.max_words}")
+            out = kept
         out = subsample(out, limit if limit is not None else (self.limit if split == "test" else None), self.seed)
         if not out:
             raise BenchError(f"task '{self.task}' [{split}] has no records")
         return out
+
+    def slice_values(self, samples: list[dict]) -> list[str] | None:
+        """Each item's value of the `slices` field (None when the task has no slices)."""
+        if self.slices is None:
+            return None
+        return [str(_get(s, self.slices, self.file, i)) for i, s in enumerate(samples)]
+
+    def item_notes(self, samples: list[dict], split: str) -> dict:
+        """What a run's manifest records about its items besides their ids: each item's slice, and how
+        many items `max_words` dropped. Scoring reads only stored files, so the slices must be stored."""
+        notes = {}
+        if self.slices is not None:
+            notes["slices"] = {"field": self.slices, "values": self.slice_values(samples)}
+        if self.max_words:
+            notes["max_words"] = {"limit": self.max_words, "dropped": self.dropped.get(split, 0)}
+        return notes
 
     def _rows(self, split: str, data_dir: str | Path | None) -> list[dict]:
         spec = self.dataset
@@ -201,6 +236,9 @@ def load_task_file(path: str | Path) -> Task:
             raise BenchError(f"{where}: prompts.{family} uses no record field; it should contain {{source}}")
     if not task.metrics:
         raise BenchError(f"{where}: metrics is empty")
+    _check_trivial(task, where)
+    if task.max_words is not None and task.max_words < 1:
+        raise BenchError(f"{where}: max_words must be a positive number of words, got {task.max_words}")
     from bench.metrics import METRICS
 
     for i, spec in enumerate(task.metrics):
@@ -213,6 +251,22 @@ def load_task_file(path: str | Path) -> Task:
         except (TypeError, BenchError) as e:
             raise BenchError(f"{where}: metrics[{i}].options: {e}") from None
     return task
+
+
+def _check_trivial(task: Task, where: str) -> None:
+    """Every rule known (the rules live with their code, in `bench.scoring`), none twice."""
+    from bench.scoring import TRIVIAL_RULES
+
+    rules = task.trivial_rules
+    if not rules:
+        raise BenchError(f"{where}: trivial is empty; name a rule ({', '.join(TRIVIAL_RULES)})")
+    for i, rule in enumerate(rules):
+        if rule not in TRIVIAL_RULES:
+            key = "trivial" if isinstance(task.trivial, str) else f"trivial[{i}]"
+            raise BenchError(f"{where}: {key}: unknown rule '{rule}'{did_you_mean(rule, TRIVIAL_RULES)} "
+                             f"(rules: {', '.join(TRIVIAL_RULES)})")
+    if len(set(rules)) != len(rules):
+        raise BenchError(f"{where}: trivial names a rule twice: {', '.join(rules)}")
 
 
 def get_task(name: str) -> Task:

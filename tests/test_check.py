@@ -128,3 +128,29 @@ def test_missing_baseline_says_how_to_create_one(tmp_path, capsys):
 def test_a_results_file_is_not_a_baseline(tmp_path):
     with pytest.raises(BenchError, match="not an l2s-bench baseline"):
         load_baseline(RUN / "results.json")
+
+
+def test_losing_the_verdict_fails(run, baseline, tmp_path, capsys):
+    vs = entry(run, "kjv-web", "l2s")["vs_trivial"]
+    vs.update(verdict="not learned", p_vs_trivial=0.3)  # as scoring would store it; check never recomputes
+    entry(run, "kjv-web", "l2s")["learned"] = False
+    assert _check(_save(run, tmp_path), baseline) == 1
+    failed = [l for l in capsys.readouterr().out.splitlines() if l.startswith("FAIL")]
+    assert len(failed) == 1 and "verdict" in failed[0] and "learned -> not learned" in failed[0]
+
+
+def test_verdicts_are_stored_in_the_baseline_and_gained_ones_pass(run):
+    base = make_baseline(run)
+    verdicts = {(e["task"], e["system"]): e["verdict"] for e in base["entries"]}
+    assert verdicts[("kjv-web", "slm")] == "not learned" and verdicts[("kjv-web", "llm")] == "above trivial"
+    assert verdicts[("kjv-web", "trivial")] is None
+    entry(run, "kjv-web", "slm")["vs_trivial"]["verdict"] = "learned"
+    checks = [c for c in compare(run, base) if c.what == "verdict"]
+    assert len(checks) == 8 and not [c for c in checks if c.failed]
+
+
+def test_a_baseline_without_verdicts_gets_no_verdict_check(run):
+    base = make_baseline(run)
+    for e in base["entries"]:
+        del e["verdict"]
+    assert not [c for c in compare(run, base) if c.what == "verdict"]

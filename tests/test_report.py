@@ -43,18 +43,78 @@ def test_markdown_matches_golden(cpu):
 
 def test_markdown_flags_systems_below_trivial(cpu):
     line = next(l for l in report.markdown([cpu]).splitlines() if l.startswith("| slm | slm | 39.85"))
-    assert "**not learned**" in line
+    assert "**not learned (p=0.046)**" in line
     learned = next(l for l in report.markdown([cpu]).splitlines() if l.startswith("| l2s | l2s | 52.64"))
-    assert "not learned" not in learned
+    assert "not learned" not in learned and "| learned (p=0.001) |" in learned
 
 
-def test_an_llm_below_trivial_is_flagged_too(cpu):
+def test_an_llm_below_trivial_says_below_trivial_never_not_learned(cpu):
     run = copy.deepcopy(cpu)
     llm = next(e for e in run["results"] if e["task"] == "kjv-web" and e["system"] == "llm")
-    llm["quality"]["chrf"]["value"] = 30.0  # under trivial's 41.37; the LLM has no `learned` field of its own
+    llm["vs_trivial"]["verdict"] = "below trivial"  # as scoring stores it; the report only reads it
     row = next(r for r in rows([run]) if r["task"] == "kjv-web" and r["system"] == "llm")
-    assert row["learned"] is False
-    assert "**not learned**" in next(l for l in report.markdown([run]).splitlines() if l.startswith("| llm | llm"))
+    assert row["verdict"] == "below trivial" and row["above_trivial"] is False and row["learned"] is None
+    line = next(l for l in report.markdown([run]).splitlines() if l.startswith("| llm | llm"))
+    assert "**below trivial (p=0.001)**" in line and "not learned" not in line
+    assert '<tr class="below-trivial"><td class="text">llm</td>' in report.html([run])
+
+
+def test_old_results_without_vs_trivial_still_render(gpu):
+    assert not any("vs_trivial" in e for e in gpu["results"])
+    by_system = {r["system"]: r for r in rows([gpu]) if r["task"] == "kjv-web"}
+    assert by_system["slm"]["verdict"] == "not learned" and by_system["l2s"]["verdict"] == "learned"
+    assert by_system["llm"]["verdict"] is None  # no verdict stored: the report does not redo the rule
+    md = report.markdown([gpu])
+    assert "**not learned**" in md and "Bar: trivial (copy source)." in md
+    assert "trivial (copy source)" in {t.get_text() for t in report.pareto([gpu], "kjv-web").axes[0].texts}
+
+
+def _sliced(run: dict) -> dict:
+    """A copy whose kjv-web is sliced by `book` and scored by two trivial rules, as `bench.assemble` writes it."""
+    run = copy.deepcopy(run)
+    run["tasks"]["kjv-web"].update(trivial=["copy_source", "lead_words"], slice_field="book", slices=["Ruth", "Jonah"])
+    here = [e for e in run["results"] if e["task"] == "kjv-web"]
+    trivial = next(e for e in here if e["role"] == "trivial")
+    lead = copy.deepcopy(trivial)
+    trivial.update(system="trivial-copy_source")
+    lead.update(system="trivial-lead_words", trivial_rule={"rule": "lead_words", "k": 12, "k_from": "..."})
+    lead["quality"]["chrf"]["value"] = 45.0
+    run["results"].insert(run["results"].index(trivial) + 1, lead)
+    for e in [*here, lead]:
+        if e.get("vs_trivial"):
+            e["vs_trivial"].update(bar="trivial-lead_words", bar_value=45.0)
+        e["slices"] = {}
+        for book, shift, n in (("Ruth", 0.0, 120), ("Jonah", -10.0, 80)):
+            part = {"n": n, "quality": {m: {**q, "value": q["value"] + shift, "ci": [c + shift for c in q["ci"]]}
+                                        for m, q in e["quality"].items()}}
+            if e.get("vs_trivial"):
+                below = e["role"] == "slm" or (book == "Jonah" and e["role"] == "l2s")
+                words = ("learned", "not learned") if e["role"] in ("slm", "l2s") else ("above trivial", "below trivial")
+                part.update(learned=not below if e["role"] in ("slm", "l2s") else None,
+                            vs_trivial={**e["vs_trivial"], "verdict": words[below], "p_vs_trivial": 0.2 if below else 0.01})
+            e["slices"][book] = part
+    return run
+
+
+def test_slices_and_several_trivial_rules_in_every_view(cpu, tmp_path):
+    run = _sliced(cpu)
+    md = report.markdown([run])
+    assert "Per slice (book): every slice scored on its own items" in md
+    assert "Bar: trivial-lead_words (first 12 words)." in md
+    assert "| slice | system | role | n | chrf [95% CI] |" in md
+    assert "| Jonah | l2s | l2s | 80 | 42.64 [41.19, 44.05] |" in md
+    assert "**not learned (p=0.200)**" in next(l for l in md.splitlines() if l.startswith("| Jonah | l2s"))
+    assert "| Ruth | l2s | l2s | 120 | 52.64" in md and "learned (p=0.010)" in md
+    assert "| trivial-lead_words | trivial | 45.00" in md
+    page = report.html([run])
+    assert "Per slice (book)" in page and page.count('class="sortable"') == 3  # kjv-web, its slices, debian-sum
+    df = report.frame([run])
+    assert len(df) == 11 + 12  # 11 overall rows, then 6 kjv-web systems x 2 slices
+    jonah = df[(df["slice"] == "Jonah") & (df["system"] == "l2s")].iloc[0]
+    assert jonah["n"] == 80 and jonah["verdict"] == "not learned" and jonah["bar"] == "trivial-lead_words"
+    assert df[df["system"] == "trivial-lead_words"]["trivial"].iloc[0] == "trivial-lead_words (first 12 words)"
+    texts = {t.get_text() for t in report.pareto([run], "kjv-web").axes[0].texts}
+    assert {"trivial-lead_words (first 12 words) = the bar", "trivial-copy_source (copy source)"} <= texts
 
 
 def test_html_escapes_model_output(cpu, gpu):
@@ -82,8 +142,9 @@ def test_frame_has_one_row_per_run_task_system(cpu, gpu):
     expected = {(r["run_id"], e["task"], e["system"]) for r in (cpu, gpu) for e in r["results"]}
     assert len(df) == len(expected) == 20
     assert set(map(tuple, df[["run", "task", "system"]].values)) == expected
-    for col in ["run", "device", "backend", "task", "system", "role", "n", "chrf_value", "chrf_ci_low", "chrf_ci_high",
-                "chrf_p_vs_llm", "chrf_p_vs_slm", "rougeL_value", "learned", "latency_ms_median", "ttft_ms", "tpot_ms",
+    for col in ["run", "device", "backend", "task", "slice", "system", "role", "n", "chrf_value", "chrf_ci_low",
+                "chrf_ci_high", "chrf_p_vs_llm", "chrf_p_vs_slm", "rougeL_value", "learned", "verdict", "above_trivial",
+                "bar", "bar_value", "p_vs_trivial", "latency_ms_median", "ttft_ms", "tpot_ms",
                 "tokens_per_s", "peak_mem_mb", "speedup", "speedup_ci_low", "speedup_ci_high"]:
         assert col in df.columns, col
     l2s = df.set_index(["run", "task", "system"]).loc[("default-gpu", "debian-sum", "l2s")]

@@ -23,6 +23,7 @@ import bench.provenance
 import bench.run
 from bench import train
 from bench.cli import main
+from bench.config import config_hash
 from bench.results import entry, load
 from bench.samples import SampleStore
 
@@ -94,7 +95,8 @@ def sample_rows(run: Path, system: str) -> list[dict]:
 
 
 def quality(data: dict) -> dict:
-    return {e["system"]: (e["quality"], e.get("empty_predictions"), e.get("learned")) for e in data["results"]}
+    return {e["system"]: (e["quality"], e.get("empty_predictions"), e.get("learned"), e.get("vs_trivial"))
+            for e in data["results"]}
 
 
 def forbid_inference(monkeypatch) -> None:
@@ -128,7 +130,10 @@ def test_end_to_end(reference):
             assert q["signature"].startswith("nrefs:1|bs:50|seed:12345|")
             assert ("p_vs_llm" in q) is (e["role"] not in ("llm", "assisted"))
             assert ("p_vs_slm" in q) is (e["role"] == "l2s")
-        assert ("learned" in e) is (e["role"] in ("slm", "l2s"))
+        assert ("vs_trivial" in e) is (e["role"] != "trivial")
+        assert (e.get("learned") is not None) is (e["role"] in ("slm", "l2s"))  # the LLM: above/below trivial
+        if e["role"] != "trivial":
+            assert e["vs_trivial"]["bar"] == "trivial" and 0 < e["vs_trivial"]["p_vs_trivial"] <= 1
         if e["role"] == "trivial":
             assert e["speed"] is None and e["speedup_vs_llm"] is None and e["backends"] == {}
             continue
@@ -161,6 +166,9 @@ def test_end_to_end(reference):
     # every stored sample is there once, in the manifest's order
     manifest = json.loads((reference / "samples" / "tiny-kjv" / "_manifest.json").read_text())
     assert len(manifest["ids"]) == LIMIT
+    trivial = manifest["systems"]["trivial"]  # one rule: named and hashed as before there could be several
+    assert trivial["args"] == {"rule": "copy_source"} and trivial["hash"] == config_hash({"trivial": "copy_source"})
+    assert "slices" not in manifest and "max_words" not in manifest
     for system in ("trivial", "llm", "slm", "l2s"):
         rows = sample_rows(reference, system)
         assert [r["id"] for r in rows] == manifest["ids"] and len({r["key"] for r in rows}) == LIMIT
@@ -352,3 +360,47 @@ def test_a_failing_speed_backend_is_recorded_and_the_run_still_finishes(bench_ro
     l2s = entry(load(run), "tiny-kjv", "l2s")
     assert l2s["speed"]["latency_ms"]["median"] > 0 and l2s["speedup_vs_llm"]["value"] > 0
     assert "error" not in json.loads((run / "speed" / "tiny-kjv" / "l2s.eager.json").read_text())
+
+
+# --------------------------------------------------------------------------------------- trivial rules, slices, budget
+
+
+def test_several_trivial_rules_slices_and_max_words_reach_the_manifest_and_results(tiny, tmp_path):
+    task = tmp_path / "tiny-mix.yaml"
+    task.write_text(yaml.safe_dump({
+        "task": "tiny-mix", "family": "instruction", "dataset": {"path": str(FIXTURES / "instruct-mix")},
+        "fields": {"source": "instruction", "reference": "response", "id": "id"},
+        "prompts": {"decoder": "{instruction}"}, "metrics": [{"name": "rougeL"}], "generation": {"max_new_tokens": 4},
+        "trivial": ["copy_source", "lead_words"], "slices": "kind", "max_words": 30}))
+    suite = tmp_path / "mix.yaml"
+    suite.write_text(yaml.safe_dump({
+        "suite": "mix", "device": "cpu", "threads": 1, "tasks": [str(task)],
+        "systems": {"llm": {"role": "llm", "adapter": "hf-causal", "args": {"source": tiny["llama"]}}},
+        "quality": {"limit": 12, "batch_size": 4, "n_bootstrap": 30}, "speed": {"enabled": False}}))
+    assert main(["run", str(suite), "--results-dir", str(tmp_path / "results"), "--run-id", "m"]) == 0
+    run = tmp_path / "results" / "m"
+    manifest = json.loads((run / "samples" / "tiny-mix" / "_manifest.json").read_text())
+    train = [json.loads(line) for line in (FIXTURES / "instruct-mix" / "train.jsonl").read_text().splitlines()]
+    kept = [len(r["response"].split()) for r in train
+            if len(r["instruction"].split()) <= 30 and len(r["response"].split()) <= 30]
+    lead = manifest["systems"]["trivial-lead_words"]
+    assert lead["args"] == {"rule": "lead_words", "k": sorted(kept)[(len(kept) - 1) // 2],
+                            "k_from": f"median words of {len(kept)} train references"}
+    assert manifest["systems"]["trivial-copy_source"]["args"] == {"rule": "copy_source"}
+    assert manifest["max_words"] == {"limit": 30, "dropped": 10}  # of the fixture's 40 test items
+    items = {json.loads(line)["id"]: json.loads(line) for line in (FIXTURES / "instruct-mix" / "test.jsonl").read_text().splitlines()}
+    assert manifest["slices"] == {"field": "kind", "values": [items[i]["kind"] for i in manifest["ids"]]}
+    rows = sample_rows_of(run, "tiny-mix", "trivial-lead_words")
+    assert [r["prediction"] for r in rows] == [" ".join(items[r["id"]]["instruction"].split()[:lead["args"]["k"]]) for r in rows]
+
+    data = load(run)
+    assert data["tasks"]["tiny-mix"]["slices"] == sorted(set(manifest["slices"]["values"]))
+    assert data["tasks"]["tiny-mix"]["max_words"] == {"limit": 30, "dropped": 10}
+    llm = entry(data, "tiny-mix", "llm")
+    assert llm["vs_trivial"]["bar"] in ("trivial-copy_source", "trivial-lead_words")
+    assert set(llm["slices"]) == set(data["tasks"]["tiny-mix"]["slices"])
+    assert entry(data, "tiny-mix", "trivial-lead_words")["trivial_rule"] == lead["args"]
+
+
+def sample_rows_of(run: Path, task: str, system: str) -> list[dict]:
+    return [json.loads(line) for line in (run / "samples" / task / f"{system}.jsonl").read_text().splitlines()]

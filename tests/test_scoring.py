@@ -1,10 +1,16 @@
 """Scoring systems of one task: every number has a CI and signature; paired p-values vs the baselines."""
 
+import shutil
+import statistics
+from pathlib import Path
+
 import pytest
 
 from bench.errors import BenchError
-from bench.scoring import score_task, trivial_predictions
+from bench.scoring import score_slices, score_task, trivial_predictions, trivial_systems
 from bench.tasks import get_task
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 REFS = [f"the cat number {i} sat on the mat and looked at the dog" for i in range(30)]
 GOOD = list(REFS)
@@ -47,5 +53,75 @@ def test_bad_inputs_are_refused():
 
 def test_trivial_baselines():
     samples = [{"source": "First one. Second one.\nMore text."}, {"source": "no end"}]
-    assert trivial_predictions(get_task("debian-sum"), samples) == ["First one.", "no end"]
-    assert trivial_predictions(get_task("kjv-web"), samples) == [s["source"] for s in samples]
+    assert trivial_predictions(samples, "first_sentence") == ["First one.", "no end"]
+    assert trivial_predictions(samples, "copy_source") == [s["source"] for s in samples]
+    assert trivial_predictions(samples, "lead_words", k=3) == ["First one. Second", "no end"]
+    assert trivial_predictions(samples, "empty") == ["", ""]
+    with pytest.raises(BenchError, match="did you mean 'lead_words'"):
+        trivial_predictions(samples, "lead_word")
+    with pytest.raises(BenchError, match="needs k"):
+        trivial_predictions(samples, "lead_words")
+
+
+def test_debian_sum_gets_two_trivial_systems_with_k_fitted_on_train():
+    task = get_task("debian-sum")
+    data = FIXTURES / "debian-sum"
+    test = task.samples("test", data_dir=data)
+    systems = trivial_systems(task, test, data)
+    assert list(systems) == ["trivial-first_sentence", "trivial-lead_words"]
+    train_refs = [len(s["reference"].split()) for s in task.samples("train", data_dir=data)]
+    assert systems["trivial-lead_words"] == {"rule": "lead_words", "k": statistics.median_low(train_refs),
+                                             "k_from": "median words of 200 train references"}
+    assert systems["trivial-first_sentence"] == {"rule": "first_sentence"}
+    assert trivial_systems(get_task("kjv-web"), test) == {"trivial": {"rule": "copy_source"}}  # one rule: as before
+
+
+def test_lead_words_without_a_train_split_falls_back_to_the_scored_references(tmp_path):
+    shutil.copy(FIXTURES / "debian-sum" / "test.jsonl", tmp_path / "test.jsonl")
+    task = get_task("debian-sum")
+    test = task.samples("test", data_dir=tmp_path)
+    args = trivial_systems(task, test, tmp_path)["trivial-lead_words"]
+    assert args["k"] == statistics.median_low(len(s["reference"].split()) for s in test)
+    assert "no train split" in args["k_from"] and "40 scored references" in args["k_from"]
+
+
+def test_every_system_is_judged_against_the_stronger_trivial_bar():
+    task = get_task("kjv-web")
+    refs = REFS[:20]
+    weak = BAD[:20]
+    strong = MID[:20]  # the bar: the stronger trivial system
+    barely = list(strong)
+    barely[0] = refs[0]  # one item better than the bar: above it by a hair, within the noise
+    out = score_task(task, refs, {"trivial-a": weak, "trivial-b": strong, "llm": weak, "slm": barely, "l2s": refs,
+                                  "ft": refs},
+                     {"trivial-a": "trivial", "trivial-b": "trivial", "llm": "llm", "slm": "slm", "l2s": "l2s",
+                      "ft": "llm-ft"}, n_bootstrap=200)
+    assert out["slm"]["quality"]["chrf"]["value"] > out["trivial-b"]["quality"]["chrf"]["value"]
+    slm = out["slm"]["vs_trivial"]
+    assert slm["bar"] == "trivial-b" and slm["verdict"] == "not learned" and slm["p_vs_trivial"] >= 0.05
+    assert out["slm"]["learned"] is False  # the old rule (value > trivial value) said True
+    assert out["l2s"]["vs_trivial"]["verdict"] == "learned" and out["l2s"]["learned"] is True
+    assert out["llm"]["vs_trivial"]["verdict"] == "below trivial" and out["llm"]["learned"] is None
+    assert out["ft"]["learned"] is True and "p_vs_llm" in out["ft"]["quality"]["chrf"]  # llm-ft: a trained system
+    assert "vs_trivial" not in out["trivial-a"] and "learned" not in out["trivial-b"]
+
+
+def test_unknown_role_is_refused():
+    with pytest.raises(BenchError, match="unknown role 'l2'; did you mean 'l2s'"):
+        score_task(get_task("kjv-web"), REFS[:2], {"a": MID[:2]}, {"a": "l2"})
+
+
+def test_each_slice_is_scored_on_its_own_with_its_own_bar():
+    task = get_task("instruct-mix")
+    refs = REFS[:20]
+    kinds = ["modernize"] * 10 + ["define"] * 10
+    copy = refs[:10] + BAD[:10]  # the baseline wins on "modernize" alone
+    system = MID[:20]
+    out = score_slices(task, refs, {"trivial": copy, "slm": system}, {"trivial": "trivial", "slm": "slm"}, kinds,
+                       n_bootstrap=100)
+    assert list(out) == ["define", "modernize"]
+    assert out["define"]["slm"]["n"] == 10 and out["define"]["slm"]["vs_trivial"]["verdict"] == "learned"
+    assert out["modernize"]["slm"]["vs_trivial"]["verdict"] == "not learned"
+    whole = score_task(task, refs, {"trivial": copy, "slm": system}, {"trivial": "trivial", "slm": "slm"},
+                       n_bootstrap=100)
+    assert out["define"]["slm"]["quality"] != whole["slm"]["quality"]

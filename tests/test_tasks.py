@@ -1,6 +1,7 @@
 """Task YAML: discovery, validation messages, field mapping, and loading every task from its fixture."""
 
 import json
+import os
 from importlib import metadata
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from bench.cli import main
 from bench.errors import BenchError
 
 FIXTURES = Path(__file__).parent / "fixtures"
+USER_CACHE = os.environ.get("L2S_BENCH_CACHE")  # read before conftest points each test at its own cache
 EMBEDDED = ["kjv-web", "debian-sum", "instruct-mix", "bible-en-es", "ddtp-en-de"]
 PAPER = {"wmt14-en-de": "wmt14-de-en", "wmt14-en-fr": "wmt14-fr-en", "wmt16-en-ro": "wmt16-ro-en",
          "cnn-dailymail": "cnn_dailymail", "xsum": "xsum"}
@@ -102,6 +104,12 @@ def test_hub_task_offline_says_how_to_run_it(monkeypatch):
     (GOOD.replace("{path: DATA}", "{path: DATA, hf: wmt14}"), "exactly one of builder, path, hf"),
     (GOOD.replace('"Translate: {source}"', '"Translate"'), r"prompts\.decoder uses no record field"),
     (GOOD.replace("[{name: chrf}]", "[{name: chrf, options: {wordorder: 2}}]"), r"metrics\[0\]\.options"),
+    (GOOD + "trivial: [first_sentence, lead_word]\n", r"trivial\[1\]: unknown rule 'lead_word'; did you mean 'lead_words'"),
+    (GOOD + "trivial: first_sentense\n", r"trivial: unknown rule 'first_sentense'; did you mean 'first_sentence'"),
+    (GOOD + "trivial: []\n", "trivial is empty"),
+    (GOOD + "trivial: [copy_source, copy_source]\n", "names a rule twice"),
+    (GOOD + "max_words: 0\n", "max_words must be a positive"),
+    (GOOD + "slice: kind\n", "did you mean 'slices'"),
 ])
 def test_validation_errors_name_file_and_key(tmp_path, text, message, capsys):
     path = write(tmp_path, text)
@@ -141,3 +149,62 @@ def test_a_new_task_is_one_yaml_in_a_plugin_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(tasks.metadata, "entry_points", lambda group: [ep] if group == tasks.ENTRY_POINT_GROUP else [])
     assert "mine" in tasks.task_files()
     assert tasks.get_task("mine").samples("test")[0]["reference"] == "b"
+
+
+def test_max_words_drops_long_items_in_every_split_and_counts_them(tmp_path):
+    rows = [{"id": str(i), "source": "w " * (3 + i), "target": "t " * (2 + i)} for i in range(6)]
+    for split in ("train", "test"):
+        write(tmp_path, "".join(json.dumps(r) + "\n" for r in rows), f"{split}.jsonl")
+    task = tasks.load_task_file(write(tmp_path, GOOD.replace("DATA", str(tmp_path)) + "max_words: 5\n"))
+    assert [s["id"] for s in task.samples("test")] == ["0", "1", "2"]  # sources of 3, 4, 5 words
+    sampled = [s["id"] for s in task.samples("train", limit=2)]
+    assert len(sampled) == 2 and set(sampled) <= {"0", "1", "2"}  # dropped before sampling
+    assert task.dropped == {"test": 3, "train": 3}
+    assert task.item_notes(task.samples("test"), "test") == {"max_words": {"limit": 5, "dropped": 3}}
+    task.max_words = 1
+    with pytest.raises(BenchError, match="no record within max_words=1"):
+        task.samples("test")
+
+
+def test_shipped_tasks_set_budgets_trivial_rules_and_slices():
+    kjv = tasks.get_task("kjv-web")
+    assert kjv.max_words == 30 and kjv.generation.max_new_tokens == 64
+    assert tasks.get_task("debian-sum").trivial_rules == ["first_sentence", "lead_words"]
+    assert tasks.get_task("kjv-web").trivial_rules == ["copy_source"]
+    mix = tasks.get_task("instruct-mix")
+    test = mix.samples("test", data_dir=FIXTURES / "instruct-mix")
+    assert mix.slices == "kind" and set(mix.slice_values(test)) == {"define", "summarize", "modernize", "answer"}
+    notes = mix.item_notes(test, "test")
+    assert notes == {"slices": {"field": "kind", "values": [s["kind"] for s in test]}}
+
+
+def test_a_missing_slice_field_is_named(tmp_path):
+    data = write(tmp_path, json.dumps({"id": "1", "source": "a", "target": "b"}) + "\n", "test.jsonl")
+    task = tasks.load_task_file(write(tmp_path, GOOD.replace("DATA", str(data)) + "slices: kind\n"))
+    with pytest.raises(BenchError, match="field 'kind' missing from record 0"):
+        task.slice_values(task.samples("test"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["kjv-web", "debian-sum", "instruct-mix"])
+def test_every_fixture_reference_fits_the_generation_budget(name, monkeypatch):
+    """A reference longer than max_new_tokens (SmolLM2 tokens, plus the end-of-turn token) cannot be
+    produced by any system; the task's max_words or max_new_tokens must leave room for every one."""
+    pytest.importorskip("transformers")
+    from transformers import AutoTokenizer
+
+    import bench.pretrained
+
+    if USER_CACHE:
+        monkeypatch.setenv("L2S_BENCH_CACHE", USER_CACHE)
+    else:
+        monkeypatch.delenv("L2S_BENCH_CACHE")  # the user cache: SmolLM2 is converted once per machine
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(bench.pretrained._embedded_dir("smollm2-135m-instruct")))
+    except BenchError as e:
+        pytest.skip(str(e))
+    task = tasks.get_task(name)
+    budget = task.generation.max_new_tokens
+    for s in task.samples("test", data_dir=FIXTURES / name, limit=None):
+        n = len(tokenizer(str(s["reference"]), add_special_tokens=False).input_ids) + 1
+        assert n <= budget, f"{name} {s['id']}: reference needs {n} tokens, max_new_tokens is {budget}"

@@ -20,23 +20,33 @@ def _table(header: list[str], body: list[list[str]]) -> list[str]:
             *("| " + " | ".join(cells) + " |" for cells in body)]
 
 
-def task_section(runs: list[dict], task: str) -> list[str]:
-    primary, direction, cols, table_rows = R.task_table(runs, task)
-    info = R.task_info(runs, task)
+def _body(r_rows: list[dict], cols: list[tuple[str, str]], primary: str) -> list[list[str]]:
+    """Table cells; a verdict below the trivial bar is bold."""
     body = []
-    for r in table_rows:
+    for r in r_rows:
         cells = []
         for name, kind in cols:
             text = esc(r[name]) if kind == "text" else R.cell(r, kind, primary)[0]
-            cells.append(f"**{text}**" if kind == "learned" and r["learned"] is False else text)
+            cells.append(f"**{text}**" if kind == "verdict" and r["above_trivial"] is False else text)
         body.append(cells)
+    return body
+
+
+def task_section(runs: list[dict], task: str) -> list[str]:
+    primary, direction, cols, table_rows = R.task_table(runs, task)
+    info = R.task_info(runs, task)
     lines = [f"## {esc(task)}", "",
              f"Split {esc(info.get('split', R.MISSING))}, n={info.get('n', R.MISSING)}; primary metric {esc(primary)} "
              f"({direction} is better). p: paired bootstrap vs the LLM / vs the SLM baseline. "
              "Latency, TTFT and TPOT in ms (median over timed runs); speedup = LLM latency / system latency. "
-             f"**not learned**: at or below {esc(R.trivial_label(runs, task))}.", "",
-             *_table([esc(name) for name, _ in cols], body), "",
-             f"![Pareto: {esc(task)}](pareto_{R.slug(task)}.png)", ""]
+             f"{esc(R.VERDICT_NOTE)} Bar: {esc(', '.join(R.bars(runs, task)))}.", "",
+             *_table([esc(name) for name, _ in cols], _body(table_rows, cols, primary)), ""]
+    if R.slice_names(runs, task):
+        sliced = R.columns(runs, task, sliced=True)
+        lines += [f"Per slice ({esc(info.get('slice_field', 'slice'))}): every slice scored on its own items, "
+                  "with its own trivial bar.", "",
+                  *_table([esc(name) for name, _ in sliced], _body(R.slice_rows(runs, task), sliced, primary)), ""]
+    lines += [f"![Pareto: {esc(task)}](pareto_{R.slug(task)}.png)", ""]
     shown = R.examples(runs, task)
     if shown:
         lines += ["Example outputs:", ""]

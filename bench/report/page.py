@@ -20,7 +20,7 @@ th, td { border: 1px solid #d6d6d6; padding: 3px 7px; text-align: right; white-s
 th { background: #f2f4f7; cursor: pointer; user-select: none; text-align: center; }
 th:hover { background: #e3e8ef; }
 td.text { text-align: left; }
-tr.not-learned td { background: #fdecec; }
+tr.below-trivial td { background: #fdecec; }
 span.flag { color: #b00020; font-weight: 600; }
 p.note { color: #555; max-width: 1100px; }
 img.pareto { max-width: 720px; border: 1px solid #eee; }
@@ -52,34 +52,45 @@ def _table(header: list[str], body: list[list[str]], sortable: bool = False) -> 
     return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(body) + "\n</tbody></table>"
 
 
-def task_section(runs: list[dict], task: str, figure_svg: str | None) -> str:
-    primary, direction, cols, table_rows = R.task_table(runs, task)
-    info = R.task_info(runs, task)
+def _body(r_rows: list[dict], cols: list[tuple[str, str]], primary: str) -> list[str]:
+    """Table rows; one below the trivial bar is tinted and its verdict flagged."""
     body = []
-    for r in table_rows:
+    for r in r_rows:
         cells = []
         for name, kind in cols:
             if kind == "text":
                 cells.append(f'<td class="text">{e(r[name])}</td>')
-            elif kind == "learned":
-                text = R.learned_text(r)
-                inner = f'<span class="flag">{e(text)}</span>' if r["learned"] is False else e(text)
+            elif kind == "verdict":
+                text = R.verdict_text(r)
+                inner = f'<span class="flag">{e(text)}</span>' if r["above_trivial"] is False else e(text)
                 cells.append(f'<td class="text">{inner}</td>')
             else:
                 text, key = R.cell(r, kind, primary)
                 cells.append(f'<td data-v="{"" if key is None else key}">{e(text)}</td>')
-        cls = ' class="not-learned"' if r["learned"] is False else ""
+        cls = ' class="below-trivial"' if r["above_trivial"] is False else ""
         body.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
+    return body
+
+
+def task_section(runs: list[dict], task: str, figure_svg: str | None) -> str:
+    primary, direction, cols, table_rows = R.task_table(runs, task)
+    info = R.task_info(runs, task)
     src = (f"data:image/svg+xml;base64,{base64.b64encode(figure_svg.encode()).decode()}" if figure_svg
            else f"pareto_{R.slug(task)}.svg")
     parts = [f"<h2>{e(task)}</h2>",
              f'<p class="note">Split {e(info.get("split", R.MISSING))}, n={e(info.get("n", R.MISSING))}; primary metric '
              f"<b>{e(primary)}</b> ({direction} is better). p: paired bootstrap vs the LLM / vs the SLM baseline. "
              "Latency, TTFT and TPOT in ms (median over timed runs); speedup = LLM latency / system latency. "
-             f'<span class="flag">not learned</span>: at or below {e(R.trivial_label(runs, task))}. '
-             "Click a column header to sort.</p>",
-             _table([e(name) for name, _ in cols], body, sortable=True),
-             f'<p><img class="pareto" alt="Pareto plot: {e(task)}" src="{e(src)}"></p>']
+             f'{e(R.VERDICT_NOTE)} Bar: {e(", ".join(R.bars(runs, task)))}; '
+             '<span class="flag">flagged</span> rows are below it. Click a column header to sort.</p>',
+             _table([e(name) for name, _ in cols], _body(table_rows, cols, primary), sortable=True)]
+    if R.slice_names(runs, task):
+        sliced = R.columns(runs, task, sliced=True)
+        parts += [f'<p class="note">Per slice ({e(info.get("slice_field", "slice"))}): every slice scored on its own '
+                  "items, with its own trivial bar.</p>",
+                  _table([e(name) for name, _ in sliced], _body(R.slice_rows(runs, task), sliced, primary),
+                         sortable=True)]
+    parts.append(f'<p><img class="pareto" alt="Pareto plot: {e(task)}" src="{e(src)}"></p>')
     shown = R.examples(runs, task)
     if shown:
         items = "".join(f"<li>{e(run)} / {e(system)} <code>{e(x.get('id', R.MISSING))}</code>: "

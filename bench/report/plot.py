@@ -1,5 +1,6 @@
 """The speed/quality trade-off of one task: x = speedup vs the LLM, y = the primary metric, 95% CIs as
-whiskers on both axes, each run's Pareto frontier as a staircase, the trivial baseline as a floor.
+whiskers on both axes, each run's Pareto frontier as a staircase, each trivial baseline as a floor
+(the bar, the one the verdicts were judged against, drawn thicker).
 
 Built on `matplotlib.figure.Figure` (no pyplot): no global state, and it renders headless.
 """
@@ -34,7 +35,7 @@ def _whisker(value: float, low: float | None, high: float | None) -> list[list[f
 
 def pareto(runs: list[dict], task: str) -> "Figure":
     """One point (an errorbar container labelled "<run>: <system>") per (run, system) that has both a
-    speedup and the primary metric; systems without speed (the trivial one) become a dashed floor."""
+    speedup and the primary metric; systems without speed (the trivial ones) become dashed floors."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
@@ -46,11 +47,14 @@ def pareto(runs: list[dict], task: str) -> "Figure":
     for k, run in enumerate(runs):
         color, marker = COLORS[k % len(COLORS)], MARKERS[k % len(MARKERS)]
         points = []
-        for r in R.rows([run], task):
+        run_rows = R.rows([run], task)
+        bar = next((r["bar"] for r in run_rows if r["bar"]), None)
+        for r in run_rows:
             y = r[f"{metric}_value"]
             if r["role"] == "trivial" and y is not None:
-                ax.axhline(y, ls="--", lw=1, color=color, alpha=0.7)
-                ax.annotate(f"{R.trivial_label(runs, task)}" + (f", {run['run_id']}" if len(runs) > 1 else ""),
+                ax.axhline(y, ls="--", lw=1.6 if r["system"] == bar else 0.8, color=color, alpha=0.7)
+                ax.annotate(r["trivial"] + (" = the bar" if r["system"] == bar else "")
+                            + (f", {run['run_id']}" if len(runs) > 1 else ""),
                             (0.01, y), xycoords=("axes fraction", "data"), xytext=(0, 3 + 11 * k),
                             textcoords="offset points", fontsize=8, color=color)
                 continue

@@ -1,14 +1,21 @@
-"""One flat row per (run, task, system): the single reading of `results.json` that the Markdown,
-HTML, CSV and plots all format, so the four views cannot disagree about a number."""
+"""One flat row per (run, task, system), and per slice of a sliced task: the single reading of
+`results.json` that the Markdown, HTML, CSV and plots all format, so the four views cannot disagree
+about a number. The verdict against the trivial bar is read as stored (`bench.verdict`), never redone."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from bench import verdict as V
+
 MISSING = "—"
-TRIVIAL_LABELS = {"copy_source": "trivial (copy source)", "first_sentence": "trivial (first sentence)",
-                  "empty": "trivial (empty output)"}
+TRIVIAL_LABELS = {"copy_source": "copy source", "first_sentence": "first sentence", "lead_words": "first {k} words",
+                  "empty": "empty output"}
+VERDICT_NOTE = ("vs trivial: against the bar, the strongest trivial baseline. Above it = the 95% CI lies wholly "
+                f"above the bar value, or better with p < {V.ALPHA:g} in the paired bootstrap test against the bar "
+                "(the p shown). A trained system not above it has not learned the task; the LLM is above or below "
+                "trivial.")
 
 
 def task_names(runs: list[dict]) -> list[str]:
@@ -39,32 +46,27 @@ def entries(run: dict, task: str) -> list[dict]:
     return [e for e in run["results"] if e["task"] == task]
 
 
-def trivial_label(runs: list[dict], task: str) -> str:
-    return TRIVIAL_LABELS.get(task_info(runs, task).get("trivial"), "trivial")
+def trivial_label(run: dict, entry: dict) -> str:
+    """A trivial system's name and rule, e.g. "trivial-lead_words (first 7 words)". Older files record
+    the rule only per task (`tasks[t].trivial`)."""
+    given = run["tasks"][entry["task"]].get("trivial")
+    rule = entry.get("trivial_rule") or ({"rule": given} if isinstance(given, str) else {})
+    text = TRIVIAL_LABELS.get(rule.get("rule"), "").format(k=rule.get("k"))
+    return f"{entry['system']} ({text})" if text else entry["system"]
+
+
+def bars(runs: list[dict], task: str) -> list[str]:
+    """The trivial systems the task's verdicts were judged against, as labels (the bar is per run, and
+    per slice; the overall one is listed). Older files without `vs_trivial`: every trivial system."""
+    names = [e["vs_trivial"]["bar"] for run in runs for e in entries(run, task) if e.get("vs_trivial")]
+    trivial = {e["system"]: (run, e) for run in runs for e in entries(run, task) if e["role"] == "trivial"}
+    chosen = list(dict.fromkeys(names)) or list(trivial)
+    return [trivial_label(*trivial[n]) if n in trivial else n for n in chosen]
 
 
 def slug(name: str) -> str:
     """A task name as a file-name part (`pareto_<slug>.png`)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "task"
-
-
-def learned(run: dict, entry: dict) -> bool | None:
-    """Does the system beat the trivial baseline on the task's primary metric?
-
-    A trained system's own verdict (`learned`) wins; other systems are compared here, so an LLM that
-    loses to copying the source is flagged too. None for the trivial system itself, or without one.
-    """
-    if entry.get("learned") is not None:
-        return bool(entry["learned"])
-    info = run["tasks"][entry["task"]]
-    trivial = next((e for e in entries(run, entry["task"]) if e["role"] == "trivial"), None)
-    if entry["role"] == "trivial" or trivial is None:
-        return None
-    metric = info["primary_metric"]
-    mine, floor = (entry["quality"].get(metric) or {}).get("value"), (trivial["quality"].get(metric) or {}).get("value")
-    if mine is None or floor is None:
-        return None
-    return mine > floor if info.get("higher_is_better", True) else mine < floor
 
 
 def device(run: dict) -> str:
@@ -86,20 +88,27 @@ def _ci(block: dict | None) -> tuple[float | None, float | None]:
     return ci[0], ci[1]
 
 
-def row(run: dict, entry: dict, metrics: list[str]) -> dict[str, Any]:
-    """The flat record: identity, every metric (value, CI, p-values), speed, speedup; None = not measured."""
-    speed = entry.get("speed") or {}
-    up = entry.get("speedup_vs_llm") or {}
+def row(run: dict, entry: dict, metrics: list[str], slice_value: str | None = None) -> dict[str, Any]:
+    """The flat record: identity, every metric (value, CI, p-values), the verdict against the trivial
+    bar, speed, speedup; None = not measured. A slice row has its slice's scores and verdict, no speed."""
+    part = entry if slice_value is None else entry["slices"][slice_value]
+    speed = (entry.get("speed") or {}) if slice_value is None else {}
+    up = (entry.get("speedup_vs_llm") or {}) if slice_value is None else {}
     r: dict[str, Any] = {"run": run["run_id"], "device": device(run), "backend": speed.get("backend"),
-                         "task": entry["task"], "system": entry["system"], "role": entry["role"], "n": entry.get("n")}
+                         "task": entry["task"], "slice": slice_value, "system": entry["system"], "role": entry["role"],
+                         "trivial": trivial_label(run, entry) if entry["role"] == "trivial" else None, "n": part.get("n")}
     for m in metrics:
-        q = entry["quality"].get(m)
+        q = (part.get("quality") or {}).get(m)
         low, high = _ci(q)
         r.update({f"{m}_value": (q or {}).get("value"), f"{m}_ci_low": low, f"{m}_ci_high": high,
                   f"{m}_p_vs_llm": (q or {}).get("p_vs_llm"), f"{m}_p_vs_slm": (q or {}).get("p_vs_slm")})
+    vs = part.get("vs_trivial") or {}
+    verdict = V.verdict_of(part)
+    r.update({"verdict": verdict, "above_trivial": V.passed(verdict), "learned": part.get("learned"),
+              "bar": vs.get("bar"), "bar_value": vs.get("bar_value"), "p_vs_trivial": vs.get("p_vs_trivial")})
     mem, kind = peak_mem(speed)
     low, high = _ci(up)
-    r.update({"learned": learned(run, entry), "latency_ms_median": (speed.get("latency_ms") or {}).get("median"),
+    r.update({"latency_ms_median": (speed.get("latency_ms") or {}).get("median"),
               "ttft_ms": speed.get("ttft_ms"), "tpot_ms": speed.get("tpot_ms"),
               "tokens_per_s": speed.get("tokens_per_s"), "peak_mem_mb": mem, "peak_mem_kind": kind,
               "speedup": up.get("value"), "speedup_ci_low": low, "speedup_ci_high": high})
@@ -113,11 +122,27 @@ def rows(runs: list[dict], task: str | None = None) -> list[dict[str, Any]]:
     return [row(run, e, metrics) for t in tasks for run in runs for e in entries(run, t)]
 
 
+def slice_names(runs: list[dict], task: str) -> list[str]:
+    """The slice values of a sliced task (tasks[task]["slices"]), over every run; [] when not sliced."""
+    return list(dict.fromkeys(v for run in runs for v in run["tasks"].get(task, {}).get("slices") or []))
+
+
+def slice_rows(runs: list[dict], task: str | None = None) -> list[dict[str, Any]]:
+    """One row per (slice, run, system) of the sliced tasks, slice by slice."""
+    out = []
+    for t in task_names(runs) if task is None else [task]:
+        metrics = metric_names(runs, None if task is None else t)
+        out += [row(run, e, metrics, value) for value in slice_names(runs, t) for run in runs
+                for e in entries(run, t) if value in (e.get("slices") or {})]
+    return out
+
+
 def frame(runs: list[dict]):
-    """`rows(runs)` as a pandas DataFrame (what `leaderboard.csv` holds)."""
+    """`rows(runs)` and then `slice_rows(runs)` as a pandas DataFrame (what `leaderboard.csv` holds);
+    the `slice` column is empty on the overall rows."""
     import pandas as pd
 
-    return pd.DataFrame(rows(runs))
+    return pd.DataFrame(rows(runs) + slice_rows(runs))
 
 
 # ---------------------------------------------------------------- fixed-decimal formatting (stable goldens)
@@ -138,20 +163,26 @@ def p_pair(r: dict, metric: str) -> str:
     return " / ".join(num(r[f"{metric}_{k}"], 3) for k in ("p_vs_llm", "p_vs_slm"))
 
 
-def learned_text(r: dict) -> str:
-    return {True: "yes", False: "not learned"}.get(r["learned"], "")
+def verdict_text(r: dict) -> str:
+    """The verdict, with the paired p-value against the bar when stored: "not learned (p=0.210)"."""
+    if r["verdict"] is None:
+        return ""
+    return r["verdict"] + (f" (p={r['p_vs_trivial']:.3f})" if r["p_vs_trivial"] is not None else "")
 
 
-def columns(runs: list[dict], task: str) -> list[tuple[str, str]]:
-    """(header, kind) of the per-task leaderboard columns both Markdown and HTML print."""
+def columns(runs: list[dict], task: str, sliced: bool = False) -> list[tuple[str, str]]:
+    """(header, kind) of the per-task leaderboard columns both Markdown and HTML print; a per-slice
+    table (`sliced`) has the slice and n first and no speed columns."""
     metrics = metric_names(runs, task)
     primary = task_info(runs, task)["primary_metric"]
-    cols = [("run", "text")] if len(runs) > 1 else []
-    cols += [("system", "text"), ("role", "text")]
+    cols = [("slice", "text")] if sliced else []
+    cols += [("run", "text")] if len(runs) > 1 else []
+    cols += [("system", "text"), ("role", "text")] + ([("n", "n")] if sliced else [])
     cols += [(f"{m} [95% CI]", f"metric:{m}") for m in metrics]
-    cols += [(f"p vs LLM / SLM ({primary})", "p"), ("learned", "learned"), ("latency ms (median)", "latency_ms_median"),
-             ("TTFT ms", "ttft_ms"), ("TPOT ms", "tpot_ms"), ("tokens/s", "tokens_per_s"),
-             ("speedup vs LLM [95% CI]", "speedup")]
+    cols += [(f"p vs LLM / SLM ({primary})", "p"), ("vs trivial", "verdict")]
+    if not sliced:
+        cols += [("latency ms (median)", "latency_ms_median"), ("TTFT ms", "ttft_ms"), ("TPOT ms", "tpot_ms"),
+                 ("tokens/s", "tokens_per_s"), ("speedup vs LLM [95% CI]", "speedup")]
     return cols
 
 
@@ -164,8 +195,10 @@ def cell(r: dict, kind: str, primary: str) -> tuple[str, float | None]:
         return with_ci(r[f"{m}_value"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]), r[f"{m}_value"]
     if kind == "p":
         return p_pair(r, primary), r[f"{primary}_p_vs_llm"]
-    if kind == "learned":
-        return learned_text(r), None
+    if kind == "verdict":
+        return verdict_text(r), None
+    if kind == "n":
+        return MISSING if r["n"] is None else str(r["n"]), r["n"]
     if kind == "speedup":
         return with_ci(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"], unit="x"), r["speedup"]
     return num(r[kind], 1), r[kind]
