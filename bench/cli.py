@@ -131,7 +131,7 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 
 # Modules with a `register(subparsers)` function adding one sub-command each.
-COMMAND_MODULES: tuple[str, ...] = ("bench.report", "bench.check", "bench.speed.sweep", "bench.lmeval_cli")
+COMMAND_MODULES: tuple[str, ...] = ("bench.heal_cli", "bench.report", "bench.check", "bench.speed.sweep", "bench.lmeval_cli")
 
 
 def parser() -> argparse.ArgumentParser:

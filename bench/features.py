@@ -24,7 +24,7 @@ SHARD = 256
 
 def cache_key(model: LLMToSLM, prompts: list[list[int]]) -> str:
     llm = model.llm
-    spec = {"llm": llm.hash, "layer": llm.layer, "autocast": model.cfg.llm_autocast, "prompts": prompts}
+    spec = {"llm": llm.hash, "layer": llm.layer, "autocast": model.llm_dtype, "prompts": prompts}
     return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:24]
 
 

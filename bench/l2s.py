@@ -33,6 +33,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bench.errors import BenchError
+from bench.machine import resolve_dtype
 from bench.pretrained import prompt_budget
 
 
@@ -43,7 +44,7 @@ class L2SConfig:
     d_proj: int | None = None  # projector hidden width; None = d_slm
     prompt_embedding: Literal["auto", "slm", "llm"] = "auto"  # auto: "slm" when the vocabularies match
     feature_clamp: float = 10.0  # |z| bound after standardization
-    llm_autocast: Literal["float32", "bfloat16"] = "float32"  # dtype of the LLM encode, in training and inference
+    llm_autocast: Literal["auto", "float32", "bfloat16"] = "float32"  # the LLM encode, training and inference; auto: bf16 where native
 
 
 class FeatureNorm(nn.Module):
@@ -192,8 +193,14 @@ class LLMToSLM(nn.Module):
         budget = prompt_budget(self.slm.config, requested, new_tokens)
         return prompt_budget(self.llm.model.config, budget, 0) if self.uses_llm else budget
 
+    @property
+    def llm_dtype(self) -> str:
+        """The LLM encode's autocast dtype on this machine (`auto` resolved, see bench.machine)."""
+        device = next(self.llm.model.parameters()).device.type
+        return resolve_dtype(self.cfg.llm_autocast, device)
+
     def llm_features(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.llm.features(ids, mask, self.cfg.llm_autocast)
+        return self.llm.features(ids, mask, self.llm_dtype)
 
     def prompt_embeds(self, ids: torch.Tensor, mask: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
         """SLM input embeddings of the prompt, conditioned on LLM features at real (unpadded) positions."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from bench.machine import capability
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("l2s-bench", "transformers", "tokenizers", "accelerate", "safetensors", "sacrebleu", "rouge-score",
             "lm-eval", "datasets", "numpy")
@@ -78,5 +80,6 @@ def collect(device: str) -> dict:
         "packages": versions,
         "device": device_info(device),
         "cpu": cpu_model(),
+        "capability": capability(device),
         "platform": platform.platform(),
     }

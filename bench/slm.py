@@ -18,8 +18,9 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, PreTrainedModel
 
-from bench import pretrained
+from bench import heal, pretrained
 from bench.errors import BenchError
+from bench.heal import HealSpec
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class SLMSpec:
     lora_r: int = 0  # pretrained: > 0 trains LoRA adapters (peft) instead of all weights
     lora_alpha: int = 16
     seed: int = 0
+    heal: HealSpec = field(default_factory=HealSpec)  # truncate: distill + copy curriculum, cached (bench.heal)
 
 
 class LensNorm(nn.Module):
@@ -79,6 +81,8 @@ def build(spec: SLMSpec, llm: pretrained.Pretrained, fit_texts: list[str]):
         auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
         model = auto.from_config(config)
         tokenizer = AutoTokenizer.from_pretrained(spec.tokenizer) if spec.tokenizer else llm.tokenizer
+    elif spec.heal.steps:
+        model, tokenizer = healed(spec, llm), llm.tokenizer
     else:
         model, tokenizer = truncate(llm.model, spec.layers), llm.tokenizer
         if spec.lens:
@@ -87,6 +91,35 @@ def build(spec: SLMSpec, llm: pretrained.Pretrained, fit_texts: list[str]):
         model.get_input_embeddings().requires_grad_(False)
     model.train()
     return model, tokenizer
+
+
+def build_info(spec: SLMSpec, llm: pretrained.Pretrained) -> dict | None:
+    """How a healed SLM was made (heal.json without its curve), for the checkpoints built on it."""
+    if spec.init != "truncate" or not spec.heal.steps:
+        return None
+    folder = heal.folder_for(llm.hash, spec.layers, spec.lens, spec.heal)
+    info = heal.read_info(folder) or {}
+    return {"cache": folder.name, **{k: v for k, v in info.items() if k != "curve"}}
+
+
+def healed(spec: SLMSpec, llm: pretrained.Pretrained) -> PreTrainedModel:
+    """The cut with its healed weights: loaded from the cache, or healed first (once, resumable).
+    The lens is fitted on the healing corpus, not on a task, so every task starts from the same SLM."""
+    folder = heal.folder_for(llm.hash, spec.layers, spec.lens, spec.heal)
+    model = truncate(llm.model, spec.layers)
+    if heal.read_info(folder) is not None:
+        if spec.lens:
+            install_lens(model)
+        heal.load_healed(model, folder)
+        return model
+    log.info("healing the %d-layer SLM once (cached in %s; resumable)", spec.layers, folder)
+    if spec.lens:
+        fit_lens(model, llm.model, llm.tokenizer, heal.corpus_texts(spec.heal, "train")[:512])
+    model.get_input_embeddings().requires_grad_(not spec.freeze_embeddings)
+    info = {"llm": {"source": llm.source, "sha256": llm.hash}, "layers": spec.layers, "lens": spec.lens,
+            "params_non_embedding": sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()}
+    heal.heal(model, llm.model, llm.tokenizer, spec.heal, folder, info)
+    return model
 
 
 def add_lora(model: PreTrainedModel, r: int, alpha: int) -> PreTrainedModel:

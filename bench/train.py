@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_model
 from tqdm.auto import tqdm
 
-from bench import checkpoint, pretrained, slm
+from bench import checkpoint, copying, machine, pretrained, slm
 from bench.config import config_hash, from_dict, load_yaml
 from bench.data import load_records, subsample
 from bench.errors import BenchError
@@ -63,8 +63,8 @@ class OptimSpec:
     save_every: int = 100
     max_prompt_tokens: int = 256
     max_response_tokens: int = 96
-    threads: int | None = None  # torch CPU threads; None = torch's default
-    autocast: Literal["float32", "bfloat16"] = "float32"  # bf16 autocast for the SLM forward/backward
+    threads: int | None = None  # torch CPU threads, set explicitly; None = every available core
+    autocast: Literal["auto", "float32", "bfloat16"] = "auto"  # SLM forward/backward; auto: bf16 where native
     device: str = "cpu"  # "cuda" on a GPU machine
 
 
@@ -132,8 +132,9 @@ class Examples:
         limit = model.prompt_budget(optim.max_prompt_tokens, optim.max_response_tokens)
         self.prompts, self.truncated = tokenize_prompts(tok, prompts, limit, spec.chat)
         out_tok = model.slm_tokenizer
-        eos = [out_tok.eos_token_id]
-        self.responses = [ids[:optim.max_response_tokens - 1] + eos
+        # A response cut at the limit gets no EOS: appending one would teach stopping mid-sentence.
+        self.responses = [ids[:optim.max_response_tokens] if len(ids) >= optim.max_response_tokens
+                          else ids + [out_tok.eos_token_id]
                           for ids in out_tok(responses, add_special_tokens=False).input_ids]
         self.features = cached_features(model, self.prompts) if model.uses_llm else None
         self.pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -235,9 +236,8 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     """Train the configured system (`overrides` merged over the file); returns the final checkpoint's folder."""
     cfg, raw = load_config(config_path, overrides)
     run_dir = Path(out or cfg.out)
-    optim = cfg.train
-    if optim.threads:
-        torch.set_num_threads(optim.threads)
+    machine.set_threads(cfg.train.threads)
+    optim = dataclasses.replace(cfg.train, autocast=machine.resolve_dtype(cfg.train.autocast, cfg.train.device))
     if finished(config_path, out, overrides):
         log.info("%s is already trained with this config; reusing it", run_dir / "final")
         return run_dir / "final"
@@ -249,23 +249,35 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     llm = llm or pretrained.load(cfg.llm)
     fit_texts = [f"{p}\n{r}" for p, r in zip(*render_records(cfg.data, records[:512]))]
     model = build_model(cfg, llm, fit_texts).to(optim.device)
-    examples = Examples(model, records, cfg.data, optim)
+    # Only the records the step budget reaches are tokenized and LLM-encoded; batches keep the
+    # order they would have over all records (same permutation), so a larger budget extends a run.
+    used = sorted({i for step in range(optim.steps) for i in batch_indices(step, len(records), optim.batch_size, optim.seed)})
+    position = {index: k for k, index in enumerate(used)}
+    examples = Examples(model, [records[i] for i in used], cfg.data, optim)
     if model.uses_llm:
         model.norm.fit(examples.features, skip_first=not model.llm.is_seq2seq)
-    valid = None
+    valid, held_out = None, []
     if cfg.data.valid_split:
-        valid = Examples(model, select_records(cfg.data, cfg.data.valid_split, cfg.data.valid_limit), cfg.data, optim)
+        valid_records = select_records(cfg.data, cfg.data.valid_split, cfg.data.valid_limit)
+        valid = Examples(model, valid_records, cfg.data, optim)
+        held_out = [" ".join(str(r.get("source") or p).split()[:40])
+                    for r, p in zip(valid_records, render_records(cfg.data, valid_records)[0])]
+    copy_check = _copy_diagnostic(model, held_out, optim)
     opt, sched = optimizer_for(model, optim)
     step = 0
     if latest and resume:
-        trained_with = checkpoint.read_meta(latest).get("trainer", {}).get("config_hash")
+        trained_with = _trained_meta(latest).get("config_hash")
         if trained_with != config_hash(raw):
             raise BenchError(f"{latest} was trained with another config; resume it with the same one")
         step = _restore(latest, model, opt, sched)
         _truncate_log(run_dir / "log.jsonl", step)
         log.info("resumed %s at step %d", run_dir, step)
     run_dir.mkdir(parents=True, exist_ok=True)
+    copy_before = _trained_meta(latest).get("copying", {}).get("before") if step else copy_check()
     meta = {"system": cfg.system, "config": raw, "config_hash": config_hash(raw), "train_examples": len(examples),
+            "train_pool": len(records), "machine": {**machine.capability(optim.device), "autocast": optim.autocast,
+                                                    "llm_autocast": model.llm_dtype if model.uses_llm else None},
+            "slm_build": slm.build_info(cfg.slm, llm), "copying": {"before": copy_before},
             "llm": {"source": llm.source, "sha256": llm.hash}, "params": _param_counts(model),
             "prompts_truncated": examples.truncated, "data": {"task": cfg.data.task, "source": cfg.data.source, "split": cfg.data.split,
                                                             "chat": cfg.data.chat}}
@@ -274,7 +286,8 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     bar = tqdm(total=optim.steps, initial=step, desc=f"train {cfg.system}", unit="step")
     with open(run_dir / "log.jsonl", "a") as logf:
         while step < optim.steps:
-            b = examples.batch(batch_indices(step, len(examples), optim.batch_size, optim.seed)).to(optim.device)
+            picked = batch_indices(step, len(records), optim.batch_size, optim.seed)
+            b = examples.batch([position[i] for i in picked]).to(optim.device)
             with _autocast(optim):
                 loss = model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
             loss.backward()
@@ -298,9 +311,22 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
                      "threads": torch.get_num_threads()}
     if valid is not None:
         meta["train"]["valid_loss"] = round(mean_loss(model, valid, optim), 4)
+    meta["copying"]["after"] = copy_check()
     final = checkpoint.save(model.eval(), run_dir / "final", {"trainer": meta})
     log.info("saved %s: %s", final, meta["train"])
     return final
+
+
+def _trained_meta(path: Path) -> dict:
+    return checkpoint.read_meta(path).get("trainer", {})
+
+
+def _copy_diagnostic(model: LLMToSLM, texts: list[str], optim: OptimSpec):
+    """A call that measures the SLM's own copying (bench.copying) on held-out texts; None where it
+    does not apply (an encoder-decoder SLM, or no held-out split)."""
+    if model.slm.config.is_encoder_decoder or not texts:
+        return lambda: None
+    return lambda: copying.diagnose(model.slm, model.slm_tokenizer, texts, optim.autocast)
 
 
 def _autocast(optim: OptimSpec) -> torch.autocast:

@@ -70,7 +70,12 @@ def test_train_writes_final_checkpoint_and_log(tiny, pairs_jsonl, tmp_path, syst
     meta = checkpoint.read_meta(final)
     trainer = meta["trainer"]
     assert trainer["system"] == system and trainer["train"]["steps"] == 6
-    assert trainer["train_examples"] == 32 and trainer["prompts_truncated"] == 0
+    assert trainer["train_pool"] == 32 and trainer["prompts_truncated"] == 0
+    assert trainer["train_examples"] == 24  # 6 steps x 4: only the records the budget reaches
+    assert trainer["machine"]["autocast"] in ("float32", "bfloat16") and "cpu_capability" in trainer["machine"]
+    copying = trainer["copying"]
+    assert copying["before"]["texts"] == 8 and math.isfinite(copying["after"]["repeat"])
+    assert copying["before"]["copy_source"] != copying["after"]["copy_source"]
     assert math.isfinite(trainer["train"]["valid_loss"])
     assert trainer["config_hash"]
     model = checkpoint.load(final)
@@ -237,7 +242,7 @@ def test_slm_baseline_and_l2s_see_the_same_batches(tiny, pairs_jsonl, tmp_path, 
 
 
 def test_examples_batch_layout(tiny, pairs_jsonl, tmp_path):
-    """Prompts left-padded with their cached features aligned; responses right-padded and ending in EOS."""
+    """Prompts left-padded with their cached features aligned; responses right-padded, ending in EOS unless cut."""
     from bench.data import load_records
 
     cfg, _ = train.load_config(write_config(tmp_path, tiny, pairs_jsonl))
@@ -256,11 +261,38 @@ def test_examples_batch_layout(tiny, pairs_jsonl, tmp_path):
         assert (b.features[row, :-m] == 0).all()
         r = len(examples.responses[i])
         assert b.response_ids[row, :r].tolist() == examples.responses[i]
-        assert examples.responses[i][-1] == eos
+        assert examples.responses[i][-1] == eos or r == cfg.train.max_response_tokens  # cut: no EOS
         assert b.response_mask[row].tolist() == [1] * r + [0] * (b.response_ids.shape[1] - r)
     # chat: true renders through the template, so the prompt ends with the assistant tag
     tail = llm.tokenizer.decode(examples.prompts[0][-3:])
     assert tail.endswith("<|assistant|>")
+
+
+def test_a_response_cut_at_the_limit_gets_no_eos(tiny, pairs_jsonl, tmp_path):
+    """An EOS after a cut response would teach the model to stop mid-sentence."""
+    from bench.data import load_records
+
+    cfg, _ = train.load_config(write_config(tmp_path, tiny, pairs_jsonl, train_extra={"max_response_tokens": 5}))
+    llm = pretrained.load(cfg.llm)
+    records = load_records(cfg.data.source, "train")
+    model = train.build_model(cfg, llm, [f"{r['source']}\n{r['target']}" for r in records])
+    short = {"id": "s", "source": "Hi.", "target": "the"}
+    examples = Examples(model, [records[0], short], cfg.data, cfg.train)
+    eos = model.slm_tokenizer.eos_token_id
+    full = model.slm_tokenizer(records[0]["target"], add_special_tokens=False).input_ids
+    assert len(full) > 5 and examples.responses[0] == full[:5] and eos not in examples.responses[0]
+    short_ids = model.slm_tokenizer("the", add_special_tokens=False).input_ids
+    assert len(short_ids) < 5 and examples.responses[1] == short_ids + [eos]
+
+
+def test_only_the_records_the_step_budget_reaches_are_encoded(tiny, pairs_jsonl, tmp_path, monkeypatch):
+    encoded = []
+    real = train.cached_features
+    monkeypatch.setattr(train, "cached_features", lambda model, prompts: encoded.append(len(prompts)) or real(model, prompts))
+    train.train(write_config(tmp_path, tiny, pairs_jsonl, steps=2))
+    assert encoded[0] == 8  # 2 steps x 4 of the 32 training records (then the 8 validation records)
+    order = torch.randperm(32, generator=torch.Generator().manual_seed(0)).tolist()
+    assert sorted(order[:8]) == sorted(i for step in range(2) for i in batch_indices(step, 32, 4, 0))
 
 
 # --------------------------------------------------------------------------------------- truncation
