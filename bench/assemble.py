@@ -1,7 +1,8 @@
 """Results from what a run stored: per-sample JSONL + speed measurements -> `results.json`.
 
 Used at the end of `l2s-bench run` and alone by `l2s-bench score RUN`, which re-scores without
-re-inference (new metric code, another bootstrap seed). Nothing here generates or times.
+re-inference (new metric code, another bootstrap seed). Nothing here generates or times. A run that
+took learning curves also gets `curves` (scored by `bench.curves.score_curves`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import provenance
+from bench import provenance, verdict
 from bench.config import from_dict
 from bench.errors import BenchError
 from bench.results import SCHEMA_VERSION
@@ -36,7 +37,9 @@ def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
     prov = {**state["provenance"], "scored_with": provenance.git_state(),
             "seeds": {"bootstrap": suite.quality.seed, "generation": 0},
             "config_hash": suite.hash(), "suite_config": state["suite"], "data": {}, "models": {}}
-    tasks, entries = {}, []
+    from bench.curves import score_curves  # lazily: bench.curves imports the runner, which imports this module
+
+    tasks, entries, curves = {}, [], {}
     for given in suite.tasks:
         task = get_task(given)
         name = task.task  # the suite may name it by its YAML path; the run keys it by its name
@@ -51,9 +54,15 @@ def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
         entries += task_entries
         prov["models"].update({f"{name}/{system}": desc["weights"] for system, desc in manifest["systems"].items()
                                if desc.get("weights")})
-    return {"schema_version": SCHEMA_VERSION, "suite": suite.suite, "run_id": state["run_id"],
-            "created": _created(state, state_file), "sittings": state.get("sittings", []),
-            "provenance": prov, "tasks": tasks, "results": entries}
+        trained = {system: desc["role"] for system, desc in manifest["systems"].items() if desc["role"] in verdict.TRAINED}
+        if (curve := score_curves(run_dir, suite, task, trained)) is not None:
+            curves[name] = curve
+    results = {"schema_version": SCHEMA_VERSION, "suite": suite.suite, "run_id": state["run_id"],
+               "created": _created(state, state_file), "sittings": state.get("sittings", []),
+               "provenance": prov, "tasks": tasks, "results": entries}
+    if curves:
+        results["curves"] = curves
+    return results
 
 
 def _created(state: dict, path: Path) -> str:

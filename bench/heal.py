@@ -183,8 +183,7 @@ def induction_scores(model: PreTrainedModel, batch: tuple) -> torch.Tensor:
 
 def batch_losses(student: PreTrainedModel, teacher: PreTrainedModel, rows: dict, head: int | None,
                  spec: HealSpec) -> dict[str, torch.Tensor]:
-    """Per-kind losses of one batch, each weighted by its share of the rows (so the sum is a mean)."""
-    total = sum(len(batch[0]) for batch in rows.values())
+    """Per-kind losses of one batch, unweighted (see `total_loss`)."""
     losses = {}
     if "distill" in rows:
         ids, mask, labels = rows["distill"]
@@ -194,21 +193,29 @@ def batch_losses(student: PreTrainedModel, teacher: PreTrainedModel, rows: dict,
         hidden = student.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state[:, :-1]
         logits = student.get_output_embeddings()(hidden[where]).float()
         kl = nn.functional.kl_div(logits.log_softmax(-1), target.log_softmax(-1), log_target=True, reduction="batchmean")
-        losses["distill"] = kl * len(ids) / total
+        losses["distill"] = kl
     if "copy" in rows:
-        losses["copy"] = copying.lm_loss(student, *rows["copy"]) * len(rows["copy"][0]) / total
+        losses["copy"] = copying.lm_loss(student, *rows["copy"])
     if "repeat" in rows:
         ids, mask, labels, lengths = rows["repeat"]
         out = student.base_model(input_ids=ids, attention_mask=mask, output_attentions=head is not None,
                                  use_cache=False)
         where = labels[:, 1:] != -100
         logits = student.get_output_embeddings()(out.last_hidden_state[:, :-1][where]).float()
-        losses["repeat"] = nn.functional.cross_entropy(logits, labels[:, 1:][where]) * len(ids) / total
+        losses["repeat"] = nn.functional.cross_entropy(logits, labels[:, 1:][where])
         if head is not None:
             r, q, k = induction_targets(lengths)
             attention = out.attentions[-1][r, head, q, k].float()
-            losses["attention"] = spec.attention * -attention.clamp_min(1e-6).log().mean()
+            losses["attention"] = -attention.clamp_min(1e-6).log().mean()
     return losses
+
+
+def total_loss(losses: dict[str, torch.Tensor], rows: dict, spec: HealSpec) -> torch.Tensor:
+    """Each kind weighted by its share of the batch's rows (so the three make a mean over rows), plus
+    the attention loss weighted by `spec.attention`."""
+    total = sum(len(batch[0]) for batch in rows.values())
+    return sum(spec.attention * loss if kind == "attention" else loss * len(rows[kind][0]) / total
+               for kind, loss in losses.items())
 
 
 # ---------------------------------------------------------------- the run
@@ -256,7 +263,7 @@ def heal(small: PreTrainedModel, teacher: PreTrainedModel, tokenizer, spec: Heal
             batch = rows.at(step)
             with torch.autocast(device, dtype=getattr(torch, autocast), enabled=autocast != "float32"):
                 losses = batch_losses(small, teacher, batch, head, spec)
-            sum(losses.values()).backward()
+            total_loss(losses, batch, spec).backward()
             nn.utils.clip_grad_norm_(params, spec.grad_clip)
             opt.step()
             sched.step()
@@ -270,7 +277,7 @@ def heal(small: PreTrainedModel, teacher: PreTrainedModel, tokenizer, spec: Heal
                 point = {"step": step, "copy_source": diag["copy_source"], "repeat": diag["repeat"],
                          "seconds": record["seconds"]}
                 curve.append(point)
-                record.update(point)
+                record.update(diagnostic={k: point[k] for k in ("copy_source", "repeat")})
                 bar.set_postfix(copy=diag["copy_source"], repeat=diag["repeat"])
             logf.write(json.dumps(record) + "\n")
             logf.flush()

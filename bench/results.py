@@ -58,7 +58,21 @@ Schema (schema_version 1)::
           "backends": {"eager": {"speed": {...}, "speedup_vs_llm": {...}}, ...},
           "examples": [{"id": "..", "prediction": "..", "reference": ".."}]   # optional: a few outputs
         }
-      ]
+      ],
+      "curves": {                             # optional: runs of a suite with curve.every > 0 (bench.curves)
+        "kjv-web": {
+          "split": "valid", "n": 64, "metric": "chrf",          # the curve items; the task's primary metric
+          "trivial": {"system": "trivial", "value": 55.2, "ci": [53.0, 57.4]},   # the bar on these items
+          "llm": {"value": 30.1, "ci": [27.5, 32.8]},            # the LLM on the same items (null: none)
+          "systems": {"l2s": {"role": "l2s",                     # every trained system of the run
+                              "points": [{"step": 0, "tokens": 0, "value": 21.4, "ci": [..],
+                                          "verdict": "not learned",     # vs the bar, as `vs_trivial` above
+                                          "p_vs_trivial": 0.001}, ...],  # points by optimizer step;
+                                                                         # tokens: prompt + response seen
+                              "crosses_trivial_at": 700,         # the first step whose verdict passes, or null
+                              "missing": ".."}}                  # only without points (a reused checkpoint)
+        }
+      }
     }
 
 Values are on the metric's own scale (sacreBLEU and ROUGE x 100). A missing measurement is `null`,

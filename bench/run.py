@@ -5,7 +5,8 @@ of the same config is reused), then for each system one quality pass (batched ge
 test items, written to per-sample JSONL as it goes) and one speed pass per backend (batch-size-1 by
 default, fixed output length, the same items for every system, timed by `bench.speed.tracker`).
 Scoring reads only what the passes stored (`bench.assemble`), so `l2s-bench score RUN` can re-score
-without inference and `--resume` skips every finished sample and speed measurement.
+without inference and `--resume` skips every finished sample and speed measurement. A suite with
+`curve.every` trains in this process and takes learning-curve points on the way (`bench.curves`).
 """
 
 from __future__ import annotations
@@ -74,7 +75,13 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     tasks = [get_task(name) for name in suite.tasks]  # a suite may name a task by its YAML path
     for task in tasks:
         ensure_data(task, suite.task_data_dir(task.task))
-    train_missing(suite, tasks, run_dir / "logs")
+    if suite.curve.every > 0:
+        from bench.curves import run_curves  # lazily: bench.curves builds on this module's passes
+
+        for task in tasks:
+            run_curves(suite, task, run_dir)
+    else:
+        train_missing(suite, tasks, run_dir / "logs")
     for task in tasks:
         run_task(suite, task, run_dir)
     results = assemble(run_dir)
@@ -144,14 +151,13 @@ def run_task(suite: Suite, task: Task, run_dir: Path) -> None:
     samples = task.samples(suite.quality.split, suite.quality.limit, data_dir)
     systems = resolve_systems(suite, task)
     folder = run_dir / "samples" / name
-    trivials = [Resolved(n, "trivial", "trivial", args, _trivial_hash(args))
-                for n, args in trivial_systems(task, samples, data_dir).items()]
+    trivials = trivial_baselines(task, samples, data_dir)
     if clash := sorted({t.name for t in trivials} & set(systems)):
         raise BenchError(f"suite system name {', '.join(clash)} is a trivial baseline's name; choose another")
     for trivial in trivials:
-        _store_trivial(task, samples, SampleStore(folder / f"{trivial.name}.jsonl"), trivial)
+        store_trivial(task, samples, SampleStore(folder / f"{trivial.name}.jsonl"), trivial)
     write_json({"task": name, "split": suite.quality.split, "data_dir": data_dir,
-                "data_sha256": _items_sha(samples), "ids": [str(s["id"]) for s in samples],
+                "data_sha256": items_sha(samples), "ids": [str(s["id"]) for s in samples],
                 **task.item_notes(samples, suite.quality.split),
                 "systems": {s.name: s.describe() for s in [*trivials, *systems.values()]}}, folder / "_manifest.json")
     for system in systems.values():
@@ -181,8 +187,7 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
     `llm2slm` on their final checkpoint; `assisted` pairs its target LLM with its SLM's checkpoint)."""
     defs = suite.for_task(task.task)
     gen = _quality_gen(task)
-    new_tokens = max(gen.max_new_tokens, suite.speed.max_new_tokens or 0)
-    common = {"device": suite.device, "dtype": suite.dtype, "reserve_new_tokens": new_tokens}
+    common = {"device": suite.device, "dtype": suite.dtype, "reserve_new_tokens": reserve_tokens(suite, task)}
     resolved: dict[str, Resolved] = {}
     for name, d in sorted(defs.items(), key=lambda kv: kv[1].role == "assisted"):  # assisted needs the others
         if d.train:
@@ -204,6 +209,11 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
     return resolved
 
 
+def reserve_tokens(suite: Suite, task: Task) -> int:
+    """The new tokens a system must leave room for after its prompt: the longer of quality and speed."""
+    return max(task.generation.max_new_tokens, suite.speed.max_new_tokens or 0)
+
+
 def _system_hash(task: Task, adapter: str, args: dict, weights: dict[str, str], gen: GenSettings) -> str:
     """What decides a prediction: adapter, arguments, weights (by sha256, not path), prompt, settings."""
     return config_hash({"task": task.task, "adapter": adapter, "args": {**args, **weights},
@@ -214,7 +224,7 @@ def _quality_gen(task: Task) -> GenSettings:
     return GenSettings(max_new_tokens=task.generation.max_new_tokens, num_beams=task.generation.num_beams)
 
 
-def _items_sha(samples: list[dict]) -> str:
+def items_sha(samples: list[dict]) -> str:
     return hashlib.sha256(json.dumps(samples, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -234,13 +244,19 @@ def _speed_settings(spec: SpeedSpec) -> dict:
     return {**settings, "machine": provenance.machine()}
 
 
+def trivial_baselines(task: Task, samples: list[dict], data_dir: str | None) -> list[Resolved]:
+    """The task's trivial rules as systems (`bench.scoring.trivial_systems`), with their hashes."""
+    return [Resolved(n, "trivial", "trivial", args, _trivial_hash(args))
+            for n, args in trivial_systems(task, samples, data_dir).items()]
+
+
 def _trivial_hash(args: dict) -> str:
     """What decides a trivial prediction: the rule, and lead_words' k (not where k came from). A rule
     without k hashes as it did before there were several, so older runs resume."""
     return config_hash({"trivial": args["rule"], **({"k": args["k"]} if "k" in args else {})})
 
 
-def _store_trivial(task: Task, samples: list[dict], store: SampleStore, system: Resolved) -> None:
+def store_trivial(task: Task, samples: list[dict], store: SampleStore, system: Resolved) -> None:
     preds = trivial_predictions(samples, system.args["rule"], system.args.get("k"))
     store.append([_row(task.task, i, s, system, p, "", None, 0.0, 1) for i, (s, p) in enumerate(zip(samples, preds))])
 

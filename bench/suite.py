@@ -12,6 +12,7 @@ A suite is a YAML file in `suites/` (or any path)::
       assisted: {role: assisted, target: llm, assistant: slm}  # speculative decoding
     quality: {limit: 200, batch_size: 16}
     speed: {n: 5, max_new_tokens: 32, backends: [eager]}
+    curve: {every: 100, split: valid, limit: 64}              # optional: learning curves (bench.curves)
 
 `{task}` in a string is replaced by each task's name. The trivial baseline of every task is always
 added. Every key is checked when the file loads (a typo fails at once, with a did-you-mean).
@@ -27,12 +28,11 @@ from bench.config import config_hash, from_dict, load_yaml
 from bench.errors import BenchError, did_you_mean
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
-ROLES = ("llm", "slm", "l2s", "assisted")
 
 
 @dataclass
 class SystemDef:
-    role: Literal["llm", "slm", "l2s", "assisted"]
+    role: Literal["llm", "llm-ft", "slm", "l2s", "assisted"]  # bench.verdict.ROLES, less the trivial one
     adapter: str | None = None  # a registered adapter (`l2s-bench list models`)
     args: dict = field(default_factory=dict)  # adapter arguments
     train: str | None = None  # a training config: trained (or reused) first, then run as `llm2slm`
@@ -66,6 +66,18 @@ class SpeedSpec:
 
 
 @dataclass
+class CurveSpec:
+    """Learning curves: every `every` optimizer steps each trained system generates for a fixed seeded
+    subset of `split` from its in-memory weights (`bench.curves`); 0 = off."""
+
+    every: int = 0
+    split: str = "valid"
+    limit: int = 64  # task.samples(split, limit): the same items at every point, for every system
+    batch_size: int = 16
+    n_bootstrap: int = 200  # per point: a curve has 20+ points per system
+
+
+@dataclass
 class Suite:
     suite: str
     tasks: list[str]
@@ -78,6 +90,7 @@ class Suite:
     data_dir: str | None = None  # read each task's split files from here (`{task}` substituted)
     quality: QualitySpec = field(default_factory=QualitySpec)
     speed: SpeedSpec = field(default_factory=SpeedSpec)
+    curve: CurveSpec = field(default_factory=CurveSpec)
 
     def for_task(self, task: str) -> dict[str, SystemDef]:
         """The systems with `{task}` substituted in every string."""
@@ -133,7 +146,7 @@ def check(suite: Suite, where: str) -> None:
     if not suite.tasks:
         raise BenchError(f"{where}: tasks is empty")
     roles = [s.role for s in suite.systems.values()]
-    for role in ("llm", "slm", "l2s"):
+    for role in ("llm", "llm-ft", "slm", "l2s"):
         if roles.count(role) > 1:
             raise BenchError(f"{where}: more than one system has role '{role}'")
     if "llm" not in roles and any(r != "llm" for r in roles):
@@ -154,3 +167,10 @@ def check(suite: Suite, where: str) -> None:
             raise BenchError(f"{here}: give exactly one of adapter, train")
     if suite.speed.batch_size < 1 or suite.speed.n < 1:
         raise BenchError(f"{where}: speed.n and speed.batch_size must be >= 1")
+    curve = suite.curve
+    if curve.every < 0 or curve.limit < 1 or curve.batch_size < 1 or curve.n_bootstrap < 0:
+        raise BenchError(f"{where}: curve.every and curve.n_bootstrap must be >= 0, curve.limit and "
+                         "curve.batch_size >= 1")
+    if curve.every and suite.train_jobs > 1:
+        raise BenchError(f"{where}: curve.every needs train_jobs: 1 (curve points are taken from the model in "
+                         f"memory, so trainings run in this process), got train_jobs: {suite.train_jobs}")

@@ -4,6 +4,8 @@ One code path for both systems: `system: slm` only switches conditioning off, so
 the same data, steps, batches and optimizer (the comparison the method's claim rests on). LLM features
 are cached on disk once; the loss is on response tokens only; checkpoints every `save_every` steps
 carry optimizer, scheduler and RNG state, so `--resume` continues exactly where a run stopped.
+An optional `curve` hook hands the in-memory model to a callback every few steps (learning curves
+without a checkpoint on disk per point; see `bench.curves`) and cannot change what is trained.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,6 +35,7 @@ from bench.models.base import render_prompt, tokenize_prompts
 from bench.tasks import get_task
 
 log = logging.getLogger(__name__)
+CurveCallback = Callable[[int, int, LLMToSLM], None]  # (optimizer steps done, tokens seen, the model)
 
 
 @dataclass
@@ -63,7 +67,7 @@ class OptimSpec:
     save_every: int = 100
     max_prompt_tokens: int = 256
     max_response_tokens: int = 96
-    threads: int | None = None  # torch CPU threads, set explicitly; None = every available core
+    threads: int | None = None  # torch CPU threads, set explicitly; None = the process's (a suite's --threads, else torch's default)
     autocast: Literal["auto", "float32", "bfloat16"] = "auto"  # SLM forward/backward; auto: bf16 where native
     device: str = "cpu"  # "cuda" on a GPU machine
 
@@ -232,11 +236,20 @@ def mean_loss(model: LLMToSLM, examples: Examples, optim: OptimSpec) -> float:
 
 
 def train(config_path: str | Path, resume: bool = False, out: str | None = None,
-          llm: pretrained.Pretrained | None = None, overrides: dict | None = None) -> Path:
-    """Train the configured system (`overrides` merged over the file); returns the final checkpoint's folder."""
+          llm: pretrained.Pretrained | None = None, overrides: dict | None = None,
+          curve: tuple[int, CurveCallback] | None = None) -> Path:
+    """Train the configured system (`overrides` merged over the file); returns the final checkpoint's folder.
+
+    `curve` = (every, callback): `callback(step, tokens_seen, model)` runs at step 0 and after every
+    `every`-th optimizer step, and first at the step a resumed run restarts from when that is a
+    multiple of `every` (so the callback must be idempotent). `tokens_seen` (prompt + response tokens
+    of every batch so far) counts the whole run, across resumes. The hook is no part of the config
+    (it does not change the weights, see `_curve_point`), so it leaves `config_hash` alone."""
+    if curve and curve[0] < 1:
+        raise BenchError(f"curve: every must be >= 1, got {curve[0]}")
     cfg, raw = load_config(config_path, overrides)
     run_dir = Path(out or cfg.out)
-    machine.set_threads(cfg.train.threads)
+    machine.set_threads(cfg.train.threads or torch.get_num_threads())  # explicit; a suite's --threads holds
     optim = dataclasses.replace(cfg.train, autocast=machine.resolve_dtype(cfg.train.autocast, cfg.train.device))
     if finished(config_path, out, overrides):
         log.info("%s is already trained with this config; reusing it", run_dir / "final")
@@ -264,12 +277,16 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
                     for r, p in zip(valid_records, render_records(cfg.data, valid_records)[0])]
     copy_check = _copy_diagnostic(model, held_out, optim)
     opt, sched = optimizer_for(model, optim)
-    step = 0
+    step, tokens_seen = 0, 0
     if latest and resume:
         trained_with = _trained_meta(latest).get("config_hash")
         if trained_with != config_hash(raw):
             raise BenchError(f"{latest} was trained with another config; resume it with the same one")
-        step = _restore(latest, model, opt, sched)
+        step, saved_tokens = _restore(latest, model, opt, sched)
+        # A checkpoint from before tokens_seen was saved: the batches of its steps are known, count them.
+        tokens_seen = saved_tokens if saved_tokens is not None else sum(
+            len(examples.prompts[position[i]]) + len(examples.responses[position[i]])
+            for s in range(step) for i in batch_indices(s, len(records), optim.batch_size, optim.seed))
         _truncate_log(run_dir / "log.jsonl", step)
         log.info("resumed %s at step %d", run_dir, step)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +299,9 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
             "prompts_truncated": examples.truncated, "data": {"task": cfg.data.task, "source": cfg.data.source, "split": cfg.data.split,
                                                             "chat": cfg.data.chat}}
     model.train()
-    tokens, started = 0, time.perf_counter()
+    tokens, started, curve_seconds = 0, time.perf_counter(), 0.0
+    if curve and step % curve[0] == 0:
+        curve_seconds += _curve_point(curve[1], step, tokens_seen, model, optim.device)
     bar = tqdm(total=optim.steps, initial=step, desc=f"train {cfg.system}", unit="step")
     with open(run_dir / "log.jsonl", "a") as logf:
         while step < optim.steps:
@@ -296,25 +315,44 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
             sched.step()
             opt.zero_grad(set_to_none=True)
             step += 1
-            tokens += int(b.prompt_mask.sum() + b.response_mask.sum())
-            rate = tokens / (time.perf_counter() - started)
+            batch_tokens = int(b.prompt_mask.sum() + b.response_mask.sum())
+            tokens, tokens_seen = tokens + batch_tokens, tokens_seen + batch_tokens
+            rate = tokens / (time.perf_counter() - started - curve_seconds)
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{rate:.0f}")
             logf.write(json.dumps({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0],
-                                   "tokens_per_s": round(rate, 1)}) + "\n")
+                                   "tokens_per_s": round(rate, 1), "tokens_seen": tokens_seen}) + "\n")
             if step % optim.save_every == 0 or step == optim.steps:
-                _save_training_state(run_dir, step, model, opt, sched, meta)
+                _save_training_state(run_dir, step, tokens_seen, model, opt, sched, meta)
+            if curve and step % curve[0] == 0:  # after the save: a point belongs to a step a resume can reach
+                logf.flush()
+                curve_seconds += _curve_point(curve[1], step, tokens_seen, model, optim.device)
     bar.close()
-    elapsed = time.perf_counter() - started
-    meta["train"] = {"steps": step, "tokens": tokens, "seconds": round(elapsed, 1),
+    elapsed = time.perf_counter() - started - curve_seconds  # training time: curve points left out
+    meta["train"] = {"steps": step, "tokens": tokens, "tokens_seen": tokens_seen, "seconds": round(elapsed, 1),
                      "tokens_per_s": round(tokens / elapsed, 1) if elapsed else None,
                      "threads": torch.get_num_threads()}
+    if curve:
+        meta["train"]["curve_seconds"] = round(curve_seconds, 1)
     if valid is not None:
         meta["train"]["valid_loss"] = round(mean_loss(model, valid, optim), 4)
     meta["copying"]["after"] = copy_check()
     final = checkpoint.save(model.eval(), run_dir / "final", {"trainer": meta})
     log.info("saved %s: %s", final, meta["train"])
     return final
+
+
+def _curve_point(callback: CurveCallback, step: int, tokens_seen: int, model: LLMToSLM, device: str) -> float:
+    """Call a curve callback so that nothing it does reaches training: torch's RNG state (CPU, and the
+    training GPU's) and the model's train/eval mode are restored after it, and it runs without
+    gradients, so a run with a curve trains bitwise the weights of one without. Returns its wall
+    time, which the trainer keeps out of its own seconds and tokens/s."""
+    began, training = time.perf_counter(), model.training
+    gpus = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus), torch.no_grad():
+        callback(step, tokens_seen, model)
+    model.train(training)
+    return time.perf_counter() - began
 
 
 def _trained_meta(path: Path) -> dict:
@@ -360,9 +398,10 @@ def _latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _save_training_state(run_dir: Path, step: int, model: LLMToSLM, opt, sched, meta: dict) -> None:
+def _save_training_state(run_dir: Path, step: int, tokens_seen: int, model: LLMToSLM, opt, sched, meta: dict) -> None:
     path = checkpoint.save(model, run_dir / f"checkpoint-{step}", {"trainer": meta})
-    state = {"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": torch.get_rng_state()}
+    state = {"step": step, "tokens_seen": tokens_seen, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "rng": torch.get_rng_state()}
     torch.save(state, path / "trainer.pt.tmp")
     (path / "trainer.pt.tmp").rename(path / "trainer.pt")  # a checkpoint counts only once this exists
     for old in run_dir.glob("checkpoint-*[0-9]"):
@@ -370,13 +409,15 @@ def _save_training_state(run_dir: Path, step: int, model: LLMToSLM, opt, sched, 
             shutil.rmtree(old)
 
 
-def _restore(path: Path, model: LLMToSLM, opt, sched) -> int:
+def _restore(path: Path, model: LLMToSLM, opt, sched) -> tuple[int, int | None]:
+    """(step, tokens_seen) of a training checkpoint, its state loaded; tokens_seen is None in
+    checkpoints written before it was saved."""
     checkpoint.read_meta(path)
     load_model(model, str(path / "model.safetensors"), strict=True)
     state = torch.load(path / "trainer.pt", weights_only=True)
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
-    return int(state["step"])
+    return int(state["step"]), state.get("tokens_seen")
 
 

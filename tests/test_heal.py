@@ -111,3 +111,11 @@ def test_induction_targets_point_at_the_token_after_the_earlier_copy():
     rows, queries, keys = heal.induction_targets([3])  # BOS a b c a b c: positions 0..6
     assert list(zip(queries.tolist(), keys.tolist())) == [(4, 2), (5, 3)]
     assert rows.tolist() == [0, 0]
+
+
+def test_total_loss_weights_kinds_by_their_rows_and_attention_by_its_weight():
+    rows = {"distill": (torch.zeros(1, 2),), "copy": (torch.zeros(1, 2),), "repeat": (torch.zeros(2, 2),)}
+    losses = {"distill": torch.tensor(4.0), "copy": torch.tensor(8.0), "repeat": torch.tensor(2.0),
+              "attention": torch.tensor(3.0)}
+    total = heal.total_loss(losses, rows, heal.HealSpec(attention=0.5))
+    assert float(total) == pytest.approx(4 / 4 + 8 / 4 + 2 * 2 / 4 + 0.5 * 3)

@@ -392,6 +392,15 @@ def test_empty_and_odd_unicode_do_not_crash(name):
     assert 0.0 < m.paired_p(ODD, refs, refs, n_bootstrap=50) <= 1.0
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_mostly_empty_outputs_bootstrap(name):
+    """Resamples that hold only empty outputs score 0 (sacreBLEU's chrF returned a Python 0.0 among
+    float32 scores there, and its bootstrap mean raised a TypeError)."""
+    refs = ["A revelation about Nineveh.", "Then the word came", "Speak to the governor", "For it is right"]
+    s = get_metric(name).score(["", "Then", "", ""], refs, n_bootstrap=20, seed=12345)
+    assert s.ci[0] <= s.ci[1] and 0.0 <= s.value <= 100.0
+
+
 # ---------------------------------------------------------------- registry, options, helpers
 
 def test_registry_has_every_metric():

@@ -39,8 +39,8 @@ def test_smoke_and_default_suites():
     assert {"smoke", "default"} <= set(suite_names())
     smoke = load_suite("smoke")
     assert smoke.device == "cpu" and smoke.tasks == ["kjv-web", "instruct-mix"]
-    assert {n: s.role for n, s in smoke.systems.items()} == {"llm": "llm", "slm": "slm", "l2s": "l2s",
-                                                              "assisted": "assisted"}
+    assert {n: s.role for n, s in smoke.systems.items()} == {"llm": "llm", "llm-ft": "llm-ft", "slm": "slm",
+                                                              "l2s": "l2s", "assisted": "assisted"}
     assert smoke.quality.limit == 16 and smoke.speed.backends == ["eager"]
     default = load_suite("default")
     assert default.tasks == ["kjv-web", "debian-sum", "instruct-mix"] and default.data_dir is None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, ClassVar
 
+import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric as SacreMetric
 from sacrebleu.significance import PairedTest
@@ -106,12 +107,23 @@ class Bleu(SacreBleuMetric):
     }, {"tokenize": (None, *BLEU.TOKENIZERS), "smooth_method": tuple(BLEU.SMOOTH_DEFAULTS)})
 
 
+class _CHRF(CHRF):
+    """sacreBLEU 2.6's chrF with a score of nothing as a float32 zero, like every other resampled
+    score: its bootstrap scores resamples from float32 statistics but returns a Python 0.0 for a
+    resample that matches nothing, and `statistics.mean` cannot mix the two (a TypeError on small
+    corpora with mostly empty outputs, e.g. early learning-curve points). No number changes."""
+
+    def _compute_f_score(self, statistics) -> float:
+        score = super()._compute_f_score(statistics)
+        return np.float32(0.0) if type(score) is float and score == 0.0 else score
+
+
 @METRICS.register("chrf")
 class Chrf(SacreBleuMetric):
     """sacreBLEU chrF: chrF2 by default; `word_order: 2` gives chrF++. Options: sacreBLEU's."""
 
     name = "chrf"
-    SACRE_CLASS = CHRF
+    SACRE_CLASS = _CHRF
     UNSIGNED = {"beta": "beta"}
     OPTIONS = _options_from(CHRF, {
         "char_order": (int,), "word_order": (int,), "beta": (int,), "lowercase": (bool,),

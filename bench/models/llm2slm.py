@@ -6,6 +6,7 @@ import torch
 
 from bench import checkpoint as ckpt
 from bench.errors import BenchError
+from bench.l2s import LLMToSLM
 from bench.models import MODELS
 from bench.models.base import Encoded, GenSettings, ModelAdapter, no_mark, strip_generated
 
@@ -22,15 +23,30 @@ class LLM2SLMAdapter(ModelAdapter):
                  reserve_new_tokens: int = 256, device: str = "cpu", dtype: str = "float32"):
         if not checkpoint:
             raise BenchError("llm2slm needs checkpoint=PATH")
-        self.model = ckpt.load(checkpoint).to(device=device, dtype=getattr(torch, dtype))
-        self.hash = ckpt.read_meta(checkpoint)["weights_sha256"]
-        self.tokenizer = self.model.prompt_tokenizer
-        self.output_tokenizer = self.model.slm_tokenizer
-        trained = ckpt.read_meta(checkpoint).get("trainer", {}).get("data", {})
-        self.chat = trained.get("chat", True) if chat is None else chat
-        self.max_prompt_tokens = self.model.prompt_budget(max_prompt_tokens, reserve_new_tokens)
+        meta = ckpt.read_meta(checkpoint)
+        trained = meta.get("trainer", {}).get("data", {})
+        self._attach(ckpt.load(checkpoint).to(device=device, dtype=getattr(torch, dtype)),
+                     trained.get("chat", True) if chat is None else chat, max_prompt_tokens, reserve_new_tokens, device)
+        self.hash = meta["weights_sha256"]
+
+    @classmethod
+    def wrap(cls, model: LLMToSLM, chat: bool, max_prompt_tokens: int = 1024, reserve_new_tokens: int = 256,
+             device: str = "cpu") -> LLM2SLMAdapter:
+        """An adapter around a model in memory (a training run's, for a learning-curve point: no
+        checkpoint on disk, so no weights hash), used as it is: not moved, not cast, set to eval mode."""
+        adapter = cls.__new__(cls)
+        adapter._attach(model.eval(), chat, max_prompt_tokens, reserve_new_tokens, device)
+        return adapter
+
+    def _attach(self, model: LLMToSLM, chat: bool, max_prompt_tokens: int, reserve_new_tokens: int,
+                device: str) -> None:
+        self.model = model
+        self.tokenizer = model.prompt_tokenizer
+        self.output_tokenizer = model.slm_tokenizer
+        self.chat = chat
+        self.max_prompt_tokens = model.prompt_budget(max_prompt_tokens, reserve_new_tokens)
         self.device = device
-        self.prompt_family = "t5" if self.model.uses_llm and self.model.llm.is_seq2seq else "decoder"
+        self.prompt_family = "t5" if model.uses_llm and model.llm.is_seq2seq else "decoder"
 
     @torch.no_grad()
     def encode(self, prompts: list[str], mark=no_mark) -> Encoded:

@@ -1,11 +1,12 @@
-"""Leaderboards from one or more `results.json` files: Markdown, HTML, CSV and a Pareto plot per task.
+"""Leaderboards from one or more `results.json` files: Markdown, HTML, CSV, a Pareto plot per task and,
+for runs that took them, learning curves per task.
 
     runs = [bench.results.load("results/default-cpu"), bench.results.load("results/default-gpu")]
     bench.report.build(runs, Path("reports/latest"))     # every file below; returns their paths
     bench.report.markdown(runs); bench.report.html(runs); bench.report.frame(runs); bench.report.pareto(runs, "kjv-web")
 
 `rows.py` reads the results once into flat rows; `md.py` (Markdown), `page.py` (HTML) and `plot.py`
-(Pareto) only format them. The report never recomputes a score: it shows what the run measured, `null` as a dash.
+(Pareto, learning curves) only format them. The report never recomputes a score: it shows what the run measured, `null` as a dash.
 """
 
 from __future__ import annotations
@@ -16,30 +17,36 @@ from pathlib import Path
 
 from bench.report.md import markdown
 from bench.report.page import html_page as html
-from bench.report.plot import frontier, pareto
-from bench.report.rows import frame, slug, task_names
+from bench.report.plot import frontier, learning_curves, pareto
+from bench.report.rows import curves, frame, slug, task_names
 from bench.results import write_atomic
 
-__all__ = ["build", "frame", "frontier", "html", "markdown", "pareto", "register"]
+__all__ = ["build", "frame", "frontier", "html", "learning_curves", "markdown", "pareto", "register"]
 
 
 def build(runs: list[dict], out: Path) -> list[Path]:
-    """Write leaderboard.{md,html,csv} and pareto_<task>.{png,svg} into `out`; the paths written."""
+    """Write leaderboard.{md,html,csv}, pareto_<task>.{png,svg} and, for tasks with learning curves,
+    curve_<task>.{png,svg} into `out`; the paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written, svgs = [], {}
+    written, svgs, curve_svgs = [], {}, {}
     for task in task_names(runs):
-        fig = pareto(runs, task)
-        png, svg = out / f"pareto_{slug(task)}.png", out / f"pareto_{slug(task)}.svg"
-        fig.savefig(png)
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})  # no timestamp: same runs, same bytes
-        svgs[task] = buf.getvalue()
-        written += [png, write_atomic(svg, svgs[task])]
+        svgs[task] = _save(pareto(runs, task), out / f"pareto_{slug(task)}", written)
+        if curves(runs, task):
+            curve_svgs[task] = _save(learning_curves(runs, task), out / f"curve_{slug(task)}", written)
     written.append(write_atomic(out / "leaderboard.md", markdown(runs)))
-    written.append(write_atomic(out / "leaderboard.html", html(runs, svgs)))
+    written.append(write_atomic(out / "leaderboard.html", html(runs, svgs, curve_svgs)))
     written.append(write_atomic(out / "leaderboard.csv", frame(runs).to_csv(index=False)))
     return written
+
+
+def _save(fig, stem: Path, written: list[Path]) -> str:
+    """`stem`.png and .svg (appended to `written`); returns the SVG text for the HTML page."""
+    fig.savefig(stem.with_suffix(".png"))
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})  # no timestamp: same runs, same bytes
+    written += [stem.with_suffix(".png"), write_atomic(stem.with_suffix(".svg"), buf.getvalue())]
+    return buf.getvalue()
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -51,7 +58,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    r = subparsers.add_parser("report", help="leaderboards (md, html, csv) and Pareto plots from suite runs")
+    r = subparsers.add_parser("report", help="leaderboards (md, html, csv), Pareto plots and learning curves from suite runs")
     r.add_argument("runs", nargs="+", metavar="RUN", help="a run folder (results/<run-id>) or its results.json")
     r.add_argument("--out", required=True, help="report folder, e.g. reports/latest")
     r.set_defaults(func=cmd_report)

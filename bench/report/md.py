@@ -47,6 +47,12 @@ def task_section(runs: list[dict], task: str) -> list[str]:
                   "with its own trivial bar.", "",
                   *_table([esc(name) for name, _ in sliced], _body(R.slice_rows(runs, task), sliced, primary)), ""]
     lines += [f"![Pareto: {esc(task)}](pareto_{R.slug(task)}.png)", ""]
+    if R.curves(runs, task):
+        notes = R.curve_notes(runs, task)
+        lines += [f"Learning curves ([curve_{R.slug(task)}.png](curve_{R.slug(task)}.png)): "
+                  "where each trained system's curve clears the trivial bar (same rule as the table).", "",
+                  *(f"- {esc(note)}" for note in notes), "",
+                  f"![Learning curves: {esc(task)}](curve_{R.slug(task)}.png)", ""]
     shown = R.examples(runs, task)
     if shown:
         lines += ["Example outputs:", ""]

@@ -24,6 +24,7 @@ tr.below-trivial td { background: #fdecec; }
 span.flag { color: #b00020; font-weight: 600; }
 p.note { color: #555; max-width: 1100px; }
 img.pareto { max-width: 720px; border: 1px solid #eee; }
+img.curve { max-width: 1100px; border: 1px solid #eee; }
 ul.examples li { margin: .3em 0; }
 code, .sig { font-family: ui-monospace, monospace; font-size: 12px; }
 """
@@ -72,11 +73,15 @@ def _body(r_rows: list[dict], cols: list[tuple[str, str]], primary: str) -> list
     return body
 
 
-def task_section(runs: list[dict], task: str, figure_svg: str | None) -> str:
+def _src(svg: str | None, file: str) -> str:
+    """An embedded plot (data URI) when its SVG text is given, else a link to the file beside the page."""
+    return f"data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()}" if svg else file
+
+
+def task_section(runs: list[dict], task: str, figure_svg: str | None, curve_svg: str | None = None) -> str:
     primary, direction, cols, table_rows = R.task_table(runs, task)
     info = R.task_info(runs, task)
-    src = (f"data:image/svg+xml;base64,{base64.b64encode(figure_svg.encode()).decode()}" if figure_svg
-           else f"pareto_{R.slug(task)}.svg")
+    src = _src(figure_svg, f"pareto_{R.slug(task)}.svg")
     parts = [f"<h2>{e(task)}</h2>",
              f'<p class="note">Split {e(info.get("split", R.MISSING))}, n={e(info.get("n", R.MISSING))}; primary metric '
              f"<b>{e(primary)}</b> ({direction} is better). p: paired bootstrap vs the LLM / vs the SLM baseline. "
@@ -91,6 +96,12 @@ def task_section(runs: list[dict], task: str, figure_svg: str | None) -> str:
                   _table([e(name) for name, _ in sliced], _body(R.slice_rows(runs, task), sliced, primary),
                          sortable=True)]
     parts.append(f'<p><img class="pareto" alt="Pareto plot: {e(task)}" src="{e(src)}"></p>')
+    if R.curves(runs, task):
+        notes = "".join(f"<li>{e(note)}</li>" for note in R.curve_notes(runs, task))
+        parts += [f'<p class="note">Learning curves: where each trained system\'s curve clears the trivial bar '
+                  f'(same rule as the table).</p><ul class="examples">{notes}</ul>',
+                  f'<p><img class="curve" alt="Learning curves: {e(task)}" '
+                  f'src="{e(_src(curve_svg, f"curve_{R.slug(task)}.svg"))}"></p>']
     shown = R.examples(runs, task)
     if shown:
         items = "".join(f"<li>{e(run)} / {e(system)} <code>{e(x.get('id', R.MISSING))}</code>: "
@@ -100,9 +111,10 @@ def task_section(runs: list[dict], task: str, figure_svg: str | None) -> str:
     return "\n".join(parts)
 
 
-def html_page(runs: list[dict], figures: dict[str, str] | None = None) -> str:
-    """The page; `figures` maps a task to its Pareto plot's SVG text (else the page links pareto_<task>.svg)."""
-    figures = figures or {}
+def html_page(runs: list[dict], figures: dict[str, str] | None = None, curves: dict[str, str] | None = None) -> str:
+    """The page; `figures` maps a task to its Pareto plot's SVG text (else the page links pareto_<task>.svg),
+    `curves` to its learning curves' (else curve_<task>.svg, for tasks with curves)."""
+    figures, curves = figures or {}, curves or {}
     meta = [R.metadata(run) for run in runs]
     meta_rows = ["<tr>" + "".join(f'<td class="text">{e(v)}</td>' for v in m.values()) + "</tr>" for m in meta]
     sig_rows = ["<tr>" + "".join(f'<td class="text sig">{e(c)}</td>' for c in s) + "</tr>" for s in R.signatures(runs)]
@@ -110,7 +122,7 @@ def html_page(runs: list[dict], figures: dict[str, str] | None = None) -> str:
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(title)}</title>",
         f"<style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
-        *(task_section(runs, task, figures.get(task)) for task in R.task_names(runs)),
+        *(task_section(runs, task, figures.get(task), curves.get(task)) for task in R.task_names(runs)),
         "<h2>Runs</h2>", _table([e(k) for k in meta[0]], meta_rows),
         "<h2>Metric signatures</h2>", _table(["task", "metric", "signature", "runs"], sig_rows),
         f"<script>{JS}</script>", "</body></html>", ""])

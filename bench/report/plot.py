@@ -1,6 +1,8 @@
 """The speed/quality trade-off of one task: x = speedup vs the LLM, y = the primary metric, 95% CIs as
 whiskers on both axes, each run's Pareto frontier as a staircase, each trivial baseline as a floor
-(the bar, the one the verdicts were judged against, drawn thicker).
+(the bar, the one the verdicts were judged against, drawn thicker). And a task's learning curves
+(`results["curves"]`): the primary metric against optimizer steps and against training tokens, so
+where each trained system crosses the bar, and whether L2S gets there before its SLM, can be read off.
 
 Built on `matplotlib.figure.Figure` (no pyplot): no global state, and it renders headless.
 """
@@ -76,4 +78,47 @@ def pareto(runs: list[dict], task: str) -> "Figure":
     ax.set_title(f"{task}: quality vs speed")
     ax.grid(alpha=0.3)
     ax.legend(handles=handles, fontsize=8, loc="best")
+    return fig
+
+
+def learning_curves(runs: list[dict], task: str) -> "Figure":
+    """Two panels (x = optimizer steps, x = training tokens): one line with markers per (run, trained
+    system), its 95% CI as a shaded band, the trivial bar dashed and the LLM dotted, all on the curve
+    items. A system without points (a reused checkpoint) is named in the legend, not drawn."""
+    from matplotlib.figure import Figure
+
+    found = R.curves(runs, task)
+    names = list(dict.fromkeys(name for _, curve in found for name in curve["systems"]))  # colour per system
+    fig = Figure(figsize=(11.0, 4.8), dpi=110, layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for k, (run, curve) in enumerate(found):
+        tag, style = (f"{run['run_id']}: " if len(found) > 1 else ""), ("-", "-.", ":")[k % 3]
+        for name, system in curve["systems"].items():
+            j = names.index(name)
+            color, marker, points = COLORS[j % len(COLORS)], MARKERS[j % len(MARKERS)], system["points"]
+            label = f"{tag}{name}: {R.crossing(system)}"
+            if not points:
+                axes[0].plot([], [], color=color, marker=marker, ls="none", label=label)
+                continue
+            y = [p["value"] for p in points]
+            for ax, key in zip(axes, ("step", "tokens")):
+                x = [p[key] for p in points]
+                ax.plot(x, y, color=color, marker=marker, ms=4, lw=1.3, ls=style, label=label if key == "step" else None)
+                if all(p["ci"] for p in points):
+                    ax.fill_between(x, [p["ci"][0] for p in points], [p["ci"][1] for p in points], color=color,
+                                    alpha=0.15, lw=0)
+        lines = [(curve.get("trivial"), "--", f"{tag}trivial bar: {R.curve_bar(run, curve)}"),
+                 (curve.get("llm"), ":", f"{tag}LLM {R.num((curve.get('llm') or {}).get('value'))}")]
+        for ref, ls, label in lines:
+            if ref:
+                for ax in axes:
+                    ax.axhline(ref["value"], ls=ls, lw=1.4, color="0.3", label=label if ax is axes[0] else None)
+    first = found[0][1]
+    axes[0].set_ylabel(f"{first['metric']} on {first['split']}, n={first['n']} (95% CI band)")
+    axes[0].set_xlabel("optimizer steps")
+    axes[1].set_xlabel("training tokens seen (prompt + response)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7.5, loc="best")
+    fig.suptitle(f"{task}: learning curves")
     return fig

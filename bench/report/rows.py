@@ -232,3 +232,44 @@ def signatures(runs: list[dict]) -> list[tuple[str, str, str, str]]:
 def examples(runs: list[dict], task: str) -> list[tuple[str, str, dict]]:
     """(run, system, example) for the example outputs a run kept."""
     return [(run["run_id"], e["system"], x) for run in runs for e in entries(run, task) for x in e.get("examples") or []]
+
+
+# ---------------------------------------------------------------- learning curves (`results["curves"]`)
+
+def curves(runs: list[dict], task: str) -> list[tuple[dict, dict]]:
+    """(run, its curve entry) for every run that took learning curves on the task."""
+    return [(run, run["curves"][task]) for run in runs if task in (run.get("curves") or {})]
+
+
+def curve_bar(run: dict, curve: dict) -> str | None:
+    """The curve's trivial bar as a label with its value on the curve items, e.g. "trivial (copy source) 55.20"."""
+    bar = curve.get("trivial")
+    if not bar:
+        return None
+    found = next((e for e in run["results"] if e["system"] == bar["system"] and e["role"] == "trivial"), None)
+    return f"{trivial_label(run, found) if found else bar['system']} {num(bar['value'])}"
+
+
+def crossing(system: dict) -> str:
+    """Where a curve crosses the trivial bar, in words: the step (and tokens), or how far it got without."""
+    points = system["points"]
+    if not points:
+        return f"no curve: {system.get('missing', 'no points')}"
+    at = system["crosses_trivial_at"]
+    if at is None:
+        return f"not above the bar up to step {points[-1]['step']}"
+    tokens = next(p["tokens"] for p in points if p["step"] == at)
+    return f"above the bar from step {at} ({tokens:,} training tokens)"
+
+
+def curve_notes(runs: list[dict], task: str) -> list[str]:
+    """One line per run with curves (items, metric, bar, LLM), then one per trained system (`crossing`)."""
+    found = curves(runs, task)
+    lines = []
+    for run, curve in found:
+        tag = f"{run['run_id']}: " if len(found) > 1 else ""
+        llm = curve.get("llm")
+        lines.append(f"{tag}{curve['metric']} on {curve['split']} (n={curve['n']}) at each step; bar: "
+                     f"{curve_bar(run, curve) or MISSING}; LLM: {num(llm['value']) if llm else MISSING}")
+        lines += [f"{tag}{name}: {crossing(system)}" for name, system in curve["systems"].items()]
+    return lines
