@@ -14,7 +14,8 @@ trivial baselines run once on the same items, for the reference lines. Files, un
 
 A resumed run skips finished items (the keys), and the trainer calls the hook again at the step it
 resumes from, so a point cut short is completed. A training that had finished before (a reused
-checkpoint) has no points: `score_curves` reports its curve as missing, never an invented one.
+checkpoint) has one point, its final checkpoint at its final step, measured on the same items; a
+system with no point at all is reported missing, never an invented one.
 `score_curves` (called by `bench.assemble`) turns the stored predictions into `results["curves"]`.
 """
 
@@ -24,7 +25,7 @@ import json
 import logging
 from pathlib import Path
 
-from bench import train, verdict
+from bench import checkpoint, train, verdict
 from bench.config import config_hash
 from bench.metrics import get_metric
 from bench.models import get_adapter
@@ -116,18 +117,39 @@ def _recorder(suite: Suite, task: Task, items: list[dict], points: Points, syste
 
 
 def _references(suite: Suite, task: Task, items: list[dict], points: Points) -> None:
-    """The trivial baselines and the LLM on the curve items: the lines a curve is read against."""
+    """The trivial baselines and the LLM on the curve items: the lines a curve is read against. A
+    trained system whose checkpoint was reused (trained before this run, e.g. by `default`) gets the one
+    point that can be measured honestly: its final checkpoint, at its final step."""
     for trivial in trivial_baselines(task, items, suite.task_data_dir(task.task)):
         store_trivial(task, items, SampleStore(points.folder / f"{trivial.name}.jsonl"), trivial)
         points.set_reference(trivial, f"{trivial.name}.jsonl")
-    llm = next((s for s in resolve_systems(suite, task).values() if s.role == "llm"), None)
-    if llm is None:
-        return
-    store = SampleStore(points.folder / f"{llm.name}.jsonl")
-    todo = [(i, s) for i, s in enumerate(items) if sample_key(task.task, str(s["id"]), llm.hash) not in store]
+    resolved = resolve_systems(suite, task).values()
+    llm = next((s for s in resolved if s.role == "llm"), None)
+    if llm is not None:
+        _generate(suite, task, items, points, llm, f"{llm.name}.jsonl", llm.hash)
+        points.set_reference(llm, f"{llm.name}.jsonl")
+    for system in resolved:
+        stored = points.data["systems"].get(system.name)
+        if system.role not in verdict.TRAINED or (stored and stored["hash"] != system.hash and stored["points"]):
+            continue  # not trained, or trained in this run with its own points
+        meta = checkpoint.read_meta(system.args["checkpoint"]).get("trainer", {})
+        step = int(meta.get("train", {}).get("steps") or meta.get("config", {}).get("train", {}).get("steps", 0))
+        file = f"{system.name}/final-step-{step:06d}.jsonl"
+        _generate(suite, task, items, points, system, file, f"{system.hash}@{step}")
+        points.add_point(system.name, system.role, system.hash,
+                         {"step": step, "tokens_seen": meta.get("train", {}).get("tokens_seen"), "file": file,
+                          "final_checkpoint": system.args["checkpoint"]})
+
+
+def _generate(suite: Suite, task: Task, items: list[dict], points: Points, system: Resolved, file: str,
+              key_hash: str) -> None:
+    """A stored system's predictions on the curve items (only those not stored yet)."""
+    at = Resolved(system.name, system.role, system.adapter, system.args, key_hash)
+    store = SampleStore(points.folder / file)
+    todo = [(i, s) for i, s in enumerate(items) if sample_key(task.task, str(s["id"]), key_hash) not in store]
     if todo:
-        quality_pass(get_adapter(llm.adapter, **llm.args), task, todo, len(items), store, llm, suite.curve.batch_size)
-    points.set_reference(llm, f"{llm.name}.jsonl")
+        adapter = get_adapter(system.adapter, **system.args)
+        quality_pass(adapter, task, todo, len(items), store, at, suite.curve.batch_size)
 
 
 # ---------------------------------------------------------------- scoring (bench.assemble)

@@ -11,6 +11,7 @@ without a checkpoint on disk per point; see `bench.curves`) and cannot change wh
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import logging
 import math
@@ -254,6 +255,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     if finished(config_path, out, overrides):
         log.info("%s is already trained with this config; reusing it", run_dir / "final")
         return run_dir / "final"
+    lock = hold_lock(run_dir)  # noqa: F841  (held until this function returns)
     latest = _latest_checkpoint(run_dir)
     if latest and not resume:
         raise BenchError(f"{run_dir} already holds {latest.name}; pass --resume to continue it or choose another out")
@@ -353,6 +355,19 @@ def _curve_point(callback: CurveCallback, step: int, tokens_seen: int, model: LL
         callback(step, tokens_seen, model)
     model.train(training)
     return time.perf_counter() - began
+
+
+def hold_lock(run_dir: Path):
+    """An exclusive lock on a run folder (released when the returned file is closed or the process
+    ends): two processes training into one folder would overwrite each other's checkpoints."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise BenchError(f"{run_dir} is being trained by another process; wait for it, or choose another out") from None
+    return handle
 
 
 def _trained_meta(path: Path) -> dict:

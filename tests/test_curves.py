@@ -1,6 +1,6 @@
 """Learning curves: the trainer's curve hook (steps, cumulative tokens across a resume, no effect on the
 weights trained), a tiny suite with `curve.every` end to end (points, reference lines, verdicts, the plot,
-a resume that infers nothing, a reused training reported as missing) and the suite's train_jobs guard."""
+a resume that infers nothing, a reused training measured once at its final step) and the suite's train_jobs guard."""
 
 from __future__ import annotations
 
@@ -235,17 +235,21 @@ def test_resuming_a_finished_curve_run_infers_nothing(curve_suite, curve_run, tm
     assert load(run)["curves"] == load(curve_run)["curves"]
 
 
-def test_a_training_finished_before_the_run_has_its_curve_reported_missing(curve_suite, curve_run, tmp_path,
-                                                                           monkeypatch):
+def test_a_training_finished_before_the_run_gets_one_point_its_final_checkpoint(curve_suite, curve_run, tmp_path,
+                                                                               monkeypatch):
     monkeypatch.setenv("L2S_BENCH_CACHE", str(curve_suite.parent / "cache"))
     monkeypatch.setattr(train, "train", lambda *a, **k: pytest.fail("the trainings are finished"))
     assert main(["run", str(curve_suite), "--results-dir", str(tmp_path), "--run-id", "again"]) == 0
     curve = load(tmp_path / "again")["curves"]["tiny-kjv"]
-    assert curve["llm"] == load(curve_run)["curves"]["tiny-kjv"]["llm"]  # same items, same LLM: same line
+    first = load(curve_run)["curves"]["tiny-kjv"]
+    assert curve["llm"] == first["llm"]  # same items, same LLM: same line
     for name in TRAINED:
-        assert curve["systems"][name]["points"] == [] and curve["systems"][name]["crosses_trivial_at"] is None
-        assert "trained before this run" in curve["systems"][name]["missing"]
-    assert not (tmp_path / "again" / "samples" / "tiny-kjv" / "curve" / "l2s").exists()
+        (point,) = curve["systems"][name]["points"]  # no curve can be invented: the final checkpoint only
+        last = first["systems"][name]["points"][-1]
+        assert (point["step"], point["tokens"]) == (last["step"], last["tokens"])
+        assert point["value"] == last["value"]  # the in-memory model at the last step is the saved one
+        assert "missing" not in curve["systems"][name]
+    assert not (tmp_path / "again" / "samples" / "tiny-kjv" / "curve" / "l2s" / "step-000000.jsonl").exists()
 
 
 # --------------------------------------------------------------------------------------- the suite setting

@@ -358,3 +358,21 @@ def test_llm_lora_baseline_trains_adapters_and_loads_merged(tiny, pairs_jsonl, t
     original = llm.model.state_dict()["model.layers.0.mlp.down_proj.weight"]
     assert not torch.equal(merged, original)  # the adapters learned something and were folded in
     assert model.slm.config.num_hidden_layers == llm.model.config.num_hidden_layers  # the whole LLM
+
+
+def test_a_run_folder_being_trained_by_another_process_is_refused(tiny, pairs_jsonl, tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from bench.train import hold_lock; h = hold_lock(Path(sys.argv[1])); "
+                               "print('held', flush=True); time.sleep(60)", str(tmp_path / "run")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(BenchError, match="being trained by another process"):
+            train.train(write_config(tmp_path, tiny, pairs_jsonl))
+    finally:
+        holder.kill()
+        holder.wait()
+    train.train(write_config(tmp_path, tiny, pairs_jsonl))  # the lock dies with its process
