@@ -94,7 +94,15 @@ def test_canonical_psalm_titles_stay_in_verse_one():
     assert texts("spaRV1909eb")["Psalms.3.1"].startswith("Salmo de David, cuando huía")
 
 
-def test_reina_valera_quirks():
+@pytest.fixture
+def no_sword(monkeypatch, tmp_path):
+    """No SWORD modules installed: what the builder reads must come from its own tables and the fixtures."""
+    monkeypatch.setenv("SWORD_PATH", str(tmp_path / "none"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(bible, "module_conf", lambda module: None)
+
+
+def test_reina_valera_quirks(no_sword):
     spa = texts("spaRV1909eb")
     # chapter-initial capitals: "EN el", "Y ACONTECIÓ", "Y JEHOVÁ", "¡OH Jehová" in the raw text
     assert spa["Gen.1.1"] == "En el principio crió Dios los cielos y la tierra."
@@ -184,3 +192,15 @@ def test_missing_sword_tools_without_root_names_the_apt_command(monkeypatch):
     monkeypatch.setattr(apt.subprocess, "run", lambda *a, **k: pytest.fail("must not run anything"))
     with pytest.raises(BenchError, match="apt-get install libsword-utils sword-text-kjv"):
         bible.export_module("engKJV2006eb")
+
+
+def test_cleaning_does_not_depend_on_the_installed_modules(no_sword):
+    """A fresh machine without sword-text-sparv once cleaned "oyéndo lo" apart (the language was read from
+    /usr/share/sword); the language comes from the builder's table."""
+    assert bible.LANGS["spaRV1909eb"] == "es"
+    assert texts("spaRV1909eb")["Mark.6.16"].startswith("Y oyéndolo Herodes,")
+
+
+def test_an_unknown_module_language_is_one_clear_error():
+    with pytest.raises(BenchError, match="no language known"):
+        bible.verses(raw("engKJV2006eb"), "xyzNEW2030", Counter())
