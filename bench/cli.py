@@ -12,6 +12,17 @@ from pathlib import Path
 from bench.errors import BenchError
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a bad count is a usage error before any work starts, not a traceback later."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from bench import train
     from bench.models import GenSettings, get_adapter
@@ -164,8 +175,8 @@ def parser() -> argparse.ArgumentParser:
                    help="e.g. llm=hf-causal:source=smollm2-135m-instruct or l2s=llm2slm:checkpoint=runs/x/final; "
                         "the trivial baseline is always included")
     e.add_argument("--split", default="test")
-    e.add_argument("--limit", type=int, help="a seeded sample of this many items (default: the task's limit)")
-    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--limit", type=positive_int, help="a seeded sample of this many items (default: the task's limit)")
+    e.add_argument("--batch-size", type=positive_int, default=16)
     e.add_argument("--data-dir", help="read <split>.jsonl from here (e.g. a local copy of a Hub dataset)")
     e.add_argument("--n-bootstrap", type=int, default=1000)
     e.add_argument("--out", help="write scores and every prediction as JSON here")
@@ -178,11 +189,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue a run: finished samples and speed passes are kept")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: the suite's)")
     r.add_argument("--dtype", help="float32, bfloat16, float16 (default: the suite's)")
-    r.add_argument("--threads", type=int, help="torch CPU threads")
+    r.add_argument("--threads", type=positive_int, help="torch CPU threads")
     r.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
     r.add_argument("--systems", help="comma-separated subset of the suite's systems")
-    r.add_argument("--limit", type=int, help="quality items per task (a seeded sample)")
-    r.add_argument("--speed-n", type=int, help="items timed per task and system")
+    r.add_argument("--limit", type=positive_int, help="quality items per task (a seeded sample)")
+    r.add_argument("--speed-n", type=positive_int, help="items timed per task and system")
     r.add_argument("--backends", help="comma-separated: eager, compiled")
     r.add_argument("--no-speed", action="store_true", help="quality only")
     r.set_defaults(func=cmd_run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from bench.cli import positive_int
 from bench.errors import BenchError
 
 
@@ -13,7 +14,7 @@ def register(sub) -> None:
                                      "when missing); prints its copy diagnostic")
     h.add_argument("config", nargs="?", default="configs/smollm2.yaml",
                    help="a YAML with `llm` and `slm` sections (default: the embedded system)")
-    h.add_argument("--threads", type=int, help="torch CPU threads (default: every available core)")
+    h.add_argument("--threads", type=positive_int, help="torch CPU threads (default: every available core)")
     h.set_defaults(func=_cmd_heal)
 
 

@@ -165,6 +165,11 @@ def check(suite: Suite, where: str) -> None:
                 raise BenchError(f"{here}.assistant: '{s.assistant}' must be a trained SLM baseline (train: ...)")
         elif (s.adapter is None) == (s.train is None):
             raise BenchError(f"{here}: give exactly one of adapter, train")
+    if suite.quality.limit is not None and suite.quality.limit < 1 or suite.quality.batch_size < 1:
+        raise BenchError(f"{where}: quality.limit and quality.batch_size must be >= 1 "
+                         f"(got {suite.quality.limit}, {suite.quality.batch_size})")
+    if suite.threads is not None and suite.threads < 1:
+        raise BenchError(f"{where}: threads must be >= 1, got {suite.threads}")
     if suite.speed.batch_size < 1 or suite.speed.n < 1:
         raise BenchError(f"{where}: speed.n and speed.batch_size must be >= 1")
     curve = suite.curve

@@ -59,3 +59,24 @@ def test_run_unknown_suite_did_you_mean(capsys):
 def test_list_suites(capsys):
     assert main(["list", "suites"]) == 0
     assert {"smoke", "default", "full", "paper"} <= set(capsys.readouterr().out.split())
+
+
+import pytest
+
+
+@pytest.mark.parametrize("flag, value", [("--limit", "-3"), ("--limit", "0"), ("--speed-n", "0"), ("--threads", "x")])
+def test_bad_counts_are_refused_before_any_work(tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "smoke", "--results-dir", str(tmp_path), flag, value])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # no run folder for a run that never started
+
+
+def test_a_suite_with_a_bad_quality_limit_is_one_clear_error(tmp_path, capsys):
+    suite = tmp_path / "s.yaml"
+    suite.write_text("suite: s\ntasks: [kjv-web]\nquality: {limit: 0}\n"
+                     "systems: {llm: {role: llm, adapter: hf-causal}}\n")
+    assert main(["run", str(suite), "--results-dir", str(tmp_path / "r")]) == 2
+    assert "quality.limit" in capsys.readouterr().err and not (tmp_path / "r").exists()
