@@ -17,6 +17,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -103,7 +104,7 @@ def load(path: str | Path, llm: pretrained.Pretrained | None = None) -> LLMToSLM
     model = LLMToSLM(cfg, slm, AutoTokenizer.from_pretrained(path / "slm"), frozen)
     try:
         load_model(model, str(weights), strict=True)
-    except (RuntimeError, OSError) as e:
+    except (RuntimeError, OSError, SafetensorError) as e:
         raise BenchError(f"corrupt checkpoint {path}: {e}") from None
     if lora:
         merge_lora(slm)

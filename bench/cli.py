@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import json
 import logging
@@ -95,9 +96,10 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def cmd_score(args: argparse.Namespace) -> None:
     from bench.assemble import assemble
-    from bench.results import write_json
+    from bench.results import check_not_newer, write_json
     from bench.summary import console_table
 
+    check_not_newer(Path(args.run) / "results.json")
     results = assemble(args.run, n_bootstrap=args.n_bootstrap)
     print(console_table(results))
     print(f"wrote {write_json(results, Path(args.run) / 'results.json')}")
@@ -232,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as e:
         print(f"l2s-bench: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        if e.errno != errno.ENOSPC or args.verbose:
+            raise
+        print(f"l2s-bench: error: no space left on device writing {e.filename or 'a file'}; finished samples, "
+              "checkpoints and speed passes are kept; free space and rerun with --resume", file=sys.stderr)
+        return 28
     except KeyboardInterrupt:
         print("l2s-bench: interrupted; finished checkpoints are kept (rerun with --resume)", file=sys.stderr)
         return 130

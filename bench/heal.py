@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 from tqdm.auto import tqdm
@@ -93,7 +94,7 @@ def load_healed(small: PreTrainedModel, folder: Path) -> dict:
         raise BenchError(f"{folder} holds no finished healing")
     try:
         load_model(small, str(folder / "final" / "model.safetensors"), strict=True)
-    except (RuntimeError, OSError) as e:
+    except (RuntimeError, OSError, SafetensorError) as e:
         raise BenchError(f"corrupt healed SLM {folder}: {e}; delete the folder to heal again") from None
     return info
 

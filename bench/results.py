@@ -112,6 +112,18 @@ def write_json(data: dict, path: str | Path) -> Path:
     return write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
+def check_not_newer(path: str | Path) -> None:
+    """Refuse to overwrite a results file that a newer l2s-bench wrote (its fields would be lost)."""
+    path = Path(path)
+    try:
+        version = json.loads(path.read_text(encoding="utf-8")).get("schema_version")
+    except (OSError, ValueError, AttributeError):
+        return  # absent or unreadable: nothing to keep
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise BenchError(f"{path} was written with schema_version {version} by a newer l2s-bench; this one "
+                         f"writes {SCHEMA_VERSION} and would drop its fields; upgrade l2s-bench or use another folder")
+
+
 def load(path: str | Path) -> dict:
     """A results file (or the run folder holding one), checked for the schema version it was written with."""
     path = Path(path)

@@ -32,7 +32,7 @@ from bench.config import config_hash
 from bench.errors import BenchError
 from bench.models import GenSettings, ModelAdapter, get_adapter
 from bench.paths import cache_dir
-from bench.results import write_json
+from bench.results import check_not_newer, write_json
 from bench.samples import SampleStore, prompt_hash, sample_key
 from bench.scoring import trivial_predictions, trivial_systems
 from bench.speed.tracker import Tracker, gpu_sharing, peak_memory, summarize
@@ -64,6 +64,7 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     state = run_dir / "suite.json"
     if state.exists() and not resume:
         raise BenchError(f"{run_dir} already holds a run; pass --resume to continue it or --run-id for a new one")
+    check_not_newer(run_dir / "results.json")
     machine.set_threads(suite.threads)
     started = time.perf_counter()
     sittings = json.loads(state.read_text()).get("sittings", []) if state.exists() else []

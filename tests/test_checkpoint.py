@@ -176,6 +176,20 @@ def test_truncated_or_missing_weights_are_refused(tiny, tmp_path):
         checkpoint.load(path, llm=llm)
 
 
+def test_a_truncated_header_whose_recorded_sha256_matches_is_refused_cleanly(tiny, tmp_path):
+    """The sha256 check passes (the record was rewritten with the damage), so safetensors itself meets
+    the broken header: its SafetensorError must become the same one clear message."""
+    model, llm = build(tiny, "llama")
+    path = checkpoint.save(model, tmp_path / "ckpt")
+    weights = path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:20])
+    meta = json.loads((path / "l2s.json").read_text())
+    meta["weights_sha256"] = checkpoint.file_sha256(weights)
+    (path / "l2s.json").write_text(json.dumps(meta))
+    with pytest.raises(BenchError, match="corrupt checkpoint"):
+        checkpoint.load(path, llm=llm)
+
+
 def test_folder_without_meta_is_refused(tiny, tmp_path):
     model, llm = build(tiny, "llama")
     path = checkpoint.save(model, tmp_path / "ckpt")

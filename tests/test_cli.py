@@ -80,3 +80,27 @@ def test_a_suite_with_a_bad_quality_limit_is_one_clear_error(tmp_path, capsys):
                      "systems: {llm: {role: llm, adapter: hf-causal}}\n")
     assert main(["run", str(suite), "--results-dir", str(tmp_path / "r")]) == 2
     assert "quality.limit" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_full_disk_is_one_message_and_keeps_what_was_done(monkeypatch, capsys):
+    import errno
+
+    import bench.cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "results/x/samples/kjv-web/l2s.jsonl")
+
+    monkeypatch.setattr(bench.cli, "cmd_list", full)
+    assert main(["list", "tasks"]) == 28
+    err = capsys.readouterr().err
+    assert "no space left on device writing results/x/samples/kjv-web/l2s.jsonl" in err
+    assert "--resume" in err and "Traceback" not in err
+
+
+def test_score_refuses_to_overwrite_a_newer_schema(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"schema_version": 99}))
+    assert main(["score", str(run)]) == 2
+    assert "newer l2s-bench" in capsys.readouterr().err
+    assert json.loads((run / "results.json").read_text()) == {"schema_version": 99}
