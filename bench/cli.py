@@ -121,12 +121,20 @@ def cmd_list(args: argparse.Namespace) -> None:
     elif args.what == "datasets":
         print("\n".join(DATASETS.names()))
     else:
+        from bench.tasks import BROKEN
+
         for name, path in sorted(task_files().items()):
-            task = load_task_file(path)
+            try:
+                task = load_task_file(path)
+            except BenchError as e:
+                print(f"{name:<16} BROKEN: {e}")
+                continue
             d = task.dataset
             source = f"builder:{d.builder}" if d.builder else f"path:{d.path}" if d.path else f"hf:{d.hf}"
             metrics = ",".join(m.name for m in task.metrics)
             print(f"{name:<16} {task.family:<14} {source:<28} {metrics}")
+        for path, why in BROKEN.items():
+            print(f"{path.stem:<16} BROKEN: {why}")
 
 
 def cmd_validate(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@ entry-point group (an entry point that loads to a folder path).
 from __future__ import annotations
 
 import difflib
+import logging
 import string
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -22,7 +23,9 @@ from bench.data import SPLITS, prepared_split, read_jsonl, subsample
 from bench.errors import BenchError, did_you_mean
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+BROKEN: dict[Path, str] = {}  # task files the last `task_files()` skipped, with why
 ENTRY_POINT_GROUP = "l2s_bench.tasks"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -207,11 +210,17 @@ def task_files() -> dict[str, Path]:
             raise BenchError(f"task entry point '{ep.value}' failed to load: {type(e).__name__}: {e}") from None
         folders.append(Path(loaded() if callable(loaded) else loaded))
     found: dict[str, Path] = {}
+    BROKEN.clear()
     for folder in folders:
         for path in sorted(folder.rglob("*.yaml")):
             if path.name.startswith("_"):
                 continue
-            name = load_yaml(path).get("task") or path.stem
+            try:
+                name = load_yaml(path).get("task") or path.stem
+            except BenchError as e:  # one bad file must not take every other task down with it
+                log.warning("skipping broken task file %s: %s", path, e)
+                BROKEN[path] = str(e)
+                continue
             if name in found:
                 raise BenchError(f"task '{name}' is defined twice: {found[name]} and {path}")
             found[name] = path
@@ -224,6 +233,8 @@ def load_task_file(path: str | Path) -> Task:
     where = str(path)
     task = from_dict(Task, raw, where)
     task.file = where
+    if task.dataset.path and not Path(task.dataset.path).is_absolute():
+        task.dataset.path = str(Path(path).resolve().parent / task.dataset.path)  # like include:, not the cwd
     sources = [s for s in (task.dataset.builder, task.dataset.path, task.dataset.hf) if s]
     if len(sources) != 1:
         raise BenchError(f"{where}: dataset needs exactly one of builder, path, hf (got {len(sources)})")
@@ -274,6 +285,9 @@ def get_task(name: str) -> Task:
     if name not in files:
         if Path(name).suffix == ".yaml" and Path(name).exists():
             return load_task_file(name)
+        broken = next((f"{p}: {why}" for p, why in BROKEN.items() if p.stem == name), None)
+        if broken:
+            raise BenchError(f"task '{name}' cannot be read: {broken}")
         hint = did_you_mean(name, files)
         raise BenchError(f"unknown task '{name}'{hint} (see `l2s-bench list tasks`)")
     return load_task_file(files[name])

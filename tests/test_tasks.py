@@ -208,3 +208,29 @@ def test_every_fixture_reference_fits_the_generation_budget(name, monkeypatch):
     for s in task.samples("test", data_dir=FIXTURES / name, limit=None):
         n = len(tokenizer(str(s["reference"]), add_special_tokens=False).input_ids) + 1
         assert n <= budget, f"{name} {s['id']}: reference needs {n} tokens, max_new_tokens is {budget}"
+
+
+def test_a_broken_task_file_is_reported_and_skipped(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "good.yaml").write_text(GOOD.replace("DATA", "data.jsonl").replace("mine", "good"))
+    (folder / "broken.yaml").write_text("task: broken\nfamily: [unclosed\n")
+    monkeypatch.setattr(tasks, "TASKS_DIR", folder)
+    assert set(tasks.task_files()) == {"good"}
+    assert tasks.get_task("good").task == "good"
+    with pytest.raises(BenchError, match="broken.yaml"):
+        tasks.get_task("broken")
+    assert main(["list", "tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "good" in out and "broken" in out and "BROKEN" in out
+
+
+def test_a_relative_data_path_resolves_against_the_yaml_file(tmp_path, monkeypatch):
+    folder = tmp_path / "mytasks"
+    folder.mkdir()
+    (folder / "data.jsonl").write_text(json.dumps({"id": "a", "source": "x", "target": "y"}) + "\n")
+    path = write(folder, GOOD.replace("DATA", "data.jsonl"))
+    monkeypatch.chdir(tmp_path)  # not the YAML's folder
+    task = tasks.load_task_file(path)
+    assert [s["id"] for s in task.samples("test", limit=None)] == ["a"]
+    assert Path(task.dataset.path) == folder / "data.jsonl"
