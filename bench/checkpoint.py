@@ -18,12 +18,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from bench import pretrained
 from bench.errors import BenchError
 from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
+from bench.paths import save_weights
 from bench.slm import LensNorm, add_lora, install_lens, merge_lora
 
 FORMAT = "l2s-bench-checkpoint"
@@ -44,7 +45,7 @@ def save(model: LLMToSLM, path: str | Path, extra: dict | None = None) -> Path:
     partial = path.with_name(path.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "slm").mkdir(parents=True)
-    save_model(model, str(partial / "model.safetensors"))
+    save_weights(model, partial / "model.safetensors")
     model.slm.config.save_pretrained(partial / "slm")
     model.slm_tokenizer.save_pretrained(partial / "slm")
     llm = model.llm

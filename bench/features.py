@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from bench.l2s import LLMToSLM
-from bench.paths import cache_dir
+from bench.paths import cache_dir, umask_mode
 
 SHARD = 256
 
@@ -39,6 +39,7 @@ def cached_features(model: LLMToSLM, prompts: list[list[int]], batch_size: int =
         if not path.exists():
             tensors = {str(i): f for i, f in enumerate(_compute(model, chunk, batch_size))}
             save_file(tensors, str(path) + ".tmp")
+            umask_mode(str(path) + ".tmp")
             os.replace(str(path) + ".tmp", path)
         loaded = load_file(str(path))
         out.extend(loaded[str(i)] for i in range(len(chunk)))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
@@ -45,7 +45,7 @@ from transformers import PreTrainedModel
 from bench import copying, machine
 from bench.data import SPLITS, load_records, prepare
 from bench.errors import BenchError
-from bench.paths import cache_dir
+from bench.paths import cache_dir, save_weights
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -303,7 +303,7 @@ def _save_state(folder: Path, step: int, model: nn.Module, opt, sched, curve: li
     tmp = folder / "checkpoint.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_model(model, str(tmp / "model.safetensors"))
+    save_weights(model, tmp / "model.safetensors")
     torch.save({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "curve": curve,
                 "seconds": seconds, "head": head}, tmp / "trainer.pt")
     shutil.rmtree(folder / "checkpoint", ignore_errors=True)
@@ -332,7 +332,7 @@ def _finish(folder: Path, model: nn.Module, result: dict) -> None:
     partial = folder / "final.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    save_model(model, str(partial / "model.safetensors"))
+    save_weights(model, partial / "model.safetensors")
     (partial / "heal.json").write_text(json.dumps(result, indent=2))
     shutil.rmtree(folder / "final", ignore_errors=True)
     os.replace(partial, folder / "final")

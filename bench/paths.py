@@ -10,3 +10,21 @@ def cache_dir(*parts: str) -> Path:
     path = root.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def save_weights(model, path: str | Path) -> Path:
+    """safetensors' `save_model`, with the file mode every other file here gets (the umask's, typically
+    0644): safetensors creates its files 0600, so a checkpoint was half unreadable to other users."""
+    from safetensors.torch import save_model
+
+    save_model(model, str(path))
+    return umask_mode(path)
+
+
+def umask_mode(path: str | Path) -> Path:
+    """Give `path` the mode a plain `open(..., "w")` would have."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+    return Path(path)
+

@@ -230,3 +230,17 @@ def test_checkpoint_holds_no_llm_weights(tiny, tmp_path, pair):
         assert size < on_disk
         # the checkpoint's SLM has one layer; the LLM's other layers are nowhere in it
         assert not any(f".layers.{i}." in k for k in keys for i in (1, 2, 3))
+
+
+def test_checkpoint_files_all_get_the_umask_mode(tiny, tmp_path):
+    import os
+    import stat
+
+    model, _ = build(tiny, "llama")
+    old = os.umask(0o022)
+    try:
+        path = checkpoint.save(model, tmp_path / "ckpt")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.rglob("*") if p.is_file()}
+    assert set(modes.values()) == {0o644}, modes  # safetensors alone writes model.safetensors 0600
