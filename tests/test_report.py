@@ -8,6 +8,7 @@ change to the report, regenerate it and review the diff:
 
 from __future__ import annotations
 
+import json
 import copy
 import os
 from pathlib import Path
@@ -218,3 +219,15 @@ def test_cli_report_over_two_runs(tmp_path, capsys):
 def test_cli_report_missing_run_is_a_usage_error(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "rep")]) == 2
     assert "no results at" in capsys.readouterr().err
+
+
+def test_run_metadata_names_both_commits_and_the_cpu_capability(cpu):
+    from bench.report.rows import metadata
+
+    run = json.loads(json.dumps(cpu))
+    run["provenance"]["git"] = {"sha": "7d2eb45aaaaaaaaa", "dirty": False}
+    run["provenance"]["scored_with"] = {"sha": "e45a46cbbbbbbbbb", "dirty": False}
+    run["provenance"]["capability"] = {"cpu_capability": "AVX2", "bf16_native": False}
+    meta = metadata(run)
+    assert meta["git"] == "7d2eb45aaaaa; scored at e45a46cbbbbb"  # the stale start sha alone misled
+    assert meta["cpu"].startswith("AVX2, no native bf16")

@@ -209,12 +209,23 @@ def metadata(run: dict) -> dict[str, str]:
     prov = run["provenance"]
     git = prov.get("git") or {}
     dev = prov.get("device") or {}
-    sha = (git.get("sha") or MISSING)[:12] + (" (dirty)" if git.get("dirty") else "")
+    sha = _sha(git)
+    scored = prov.get("scored_with") or {}
+    if scored.get("sha") and _sha(scored) != sha:  # the run started at one commit and was scored at another
+        sha += f"; scored at {_sha(scored)}"
+    cap = prov.get("capability") or {}
     return {"suite": run["suite"], "run": run["run_id"], "git": sha,
             "device": " ".join(str(x) for x in (dev.get("type"), dev.get("name")) if x) or MISSING,
+            "cpu": ", ".join(x for x in (cap.get("cpu_capability"), "native bf16" if cap.get("bf16_native") else
+                                         ("no native bf16" if cap else None),
+                                         f"{dev['threads']} threads" if dev.get("threads") else None) if x) or MISSING,
             "torch": str(prov.get("torch") or MISSING), "cuda": str(prov.get("cuda") or MISSING),
             "created": run.get("created") or MISSING,
             "n per task": ", ".join(f"{t}={info.get('n', MISSING)}" for t, info in run["tasks"].items())}
+
+
+def _sha(git: dict) -> str:
+    return (git.get("sha") or MISSING)[:12] + (" (dirty)" if git.get("dirty") else "")
 
 
 def signatures(runs: list[dict]) -> list[tuple[str, str, str, str]]:
