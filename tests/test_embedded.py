@@ -29,14 +29,19 @@ def test_embedded_model_loads_and_answers(smollm2):
     assert smollm2.model.config.num_hidden_layers == 30
 
 
-def test_default_config_trains_l2s_on_real_weights(smollm2, tmp_path):
+def test_default_config_trains_l2s_on_real_weights(smollm2, tmp_path, monkeypatch):
     config = tmp_path / "l2s.yaml"
     config.write_text(json.dumps({
         "include": str(ROOT / "configs/kjv-web/base.yaml"),
         "system": "l2s", "out": str(tmp_path / "run"),
         "data": {"data_dir": str(ROOT / "tests/fixtures/kjv-web"), "limit": 24, "valid_limit": 8},
+        # the default heals for 800 steps on the prepared corpora; here 2 steps on the committed fixtures,
+        # in this test's own cache, so a fresh machine needs neither apt nor the user cache
+        "slm": {"heal": {"steps": 2, "eval_every": 1, "save_every": 1, "diagnostic_texts": 8,
+                         "corpus": [str(ROOT / "tests/fixtures" / t) for t in ("kjv-web", "debian-sum")]}},
         "train": {"steps": 3, "batch_size": 4, "save_every": 3, "warmup_steps": 1},
     }))
+    monkeypatch.setenv("L2S_BENCH_CACHE", str(tmp_path / "cache"))
     final = train.train(config, llm=smollm2)
 
     assert pretrained.weights_hash(smollm2.model) == smollm2.hash  # the LLM is bitwise untouched
@@ -47,6 +52,8 @@ def test_default_config_trains_l2s_on_real_weights(smollm2, tmp_path):
     # A plain 4-layer truncation starts at loss 18-24; the fitted lens must bring the start far below.
     assert losses[0] < 9, losses
     assert meta["llm"] == {"source": "smollm2-135m-instruct", "sha256": smollm2.hash, "layer": 15}
+    build = meta["trainer"]["slm_build"]
+    assert build["steps"] == 2 and set(build["copying"]) == {"before", "after"}  # healed, with its diagnostic
 
     adapter = get_adapter("llm2slm", checkpoint=str(final))
     outputs = adapter.generate(["Rewrite this King James Bible verse in modern English:\nJesus wept."],
