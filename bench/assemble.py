@@ -145,8 +145,10 @@ def _slice_entry(scored: dict, lossless: bool = False) -> dict:
 
 
 def _unpaired(quality: dict) -> dict:
-    """The LLM's scores as the assisted system's: without the LLM's p-values against other systems."""
-    return {m: {k: v for k, v in q.items() if k not in ("p_vs_llm", "p_vs_slm")} for m, q in quality.items()}
+    """The LLM's scores as the assisted system's, `same_as_llm`: without the LLM's CI and p-values,
+    which describe the LLM's items, not a measurement of this system's own."""
+    return {m: {**{k: v for k, v in q.items() if k not in ("p_vs_llm", "p_vs_slm")}, "ci": None, "same_as_llm": True}
+            for m, q in quality.items()}
 
 
 def _llm(manifest: dict) -> str | None:

@@ -231,3 +231,15 @@ def test_run_metadata_names_both_commits_and_the_cpu_capability(cpu):
     meta = metadata(run)
     assert meta["git"] == "7d2eb45aaaaa; scored at e45a46cbbbbb"  # the stale start sha alone misled
     assert meta["cpu"].startswith("AVX2, no native bf16")
+
+
+def test_assisted_quality_reads_as_the_llms_with_its_agreement(cpu):
+    from bench.report.rows import cell, row
+
+    run = json.loads(json.dumps(cpu))
+    entry = next(e for e in run["results"] if e["role"] == "assisted")
+    entry["quality_from"] = "llm"
+    entry["agreement_with_llm"] = {"same": 5, "n": 5, "backend": "eager"}
+    primary = run["tasks"][entry["task"]]["primary_metric"]
+    r = row(run, entry, [primary])
+    assert cell(r, f"metric:{primary}", primary)[0] == "= LLM (lossless; 5/5 timed items identical)"

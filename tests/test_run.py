@@ -126,7 +126,11 @@ def test_end_to_end(reference):
         assert e["n"] == LIMIT and e["config_hash"] and "model_hash" not in e
         for metric in ("chrf", "bleu"):
             q = e["quality"][metric]
-            assert q["ci"][0] <= q["value"] <= q["ci"][1]
+            if e["role"] == "assisted":  # lossless: the LLM's value, no CI of its own
+                llm_q = next(x for x in data["results"] if x["role"] == "llm")["quality"][metric]
+                assert q["value"] == llm_q["value"] and q["ci"] is None and q["same_as_llm"]
+            else:
+                assert q["ci"][0] <= q["value"] <= q["ci"][1]
             assert q["signature"].startswith("nrefs:1|bs:50|seed:12345|")
             assert ("p_vs_llm" in q) is (e["role"] not in ("llm", "assisted"))
             assert ("p_vs_slm" in q) is (e["role"] == "l2s")

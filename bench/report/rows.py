@@ -102,6 +102,9 @@ def row(run: dict, entry: dict, metrics: list[str], slice_value: str | None = No
         low, high = _ci(q)
         r.update({f"{m}_value": (q or {}).get("value"), f"{m}_ci_low": low, f"{m}_ci_high": high,
                   f"{m}_p_vs_llm": (q or {}).get("p_vs_llm"), f"{m}_p_vs_slm": (q or {}).get("p_vs_slm")})
+    agree = entry.get("agreement_with_llm") or {}
+    r["lossless"] = (f"= LLM (lossless; {agree['same']}/{agree['n']} timed items identical)" if agree
+                     else "= LLM (lossless)") if entry.get("quality_from") else None
     vs = part.get("vs_trivial") or {}
     verdict = V.verdict_of(part)
     r.update({"verdict": verdict, "above_trivial": V.passed(verdict), "learned": part.get("learned"),
@@ -192,6 +195,8 @@ def cell(r: dict, kind: str, primary: str) -> tuple[str, float | None]:
         raise ValueError("text columns are read from the row by name")
     if kind.startswith("metric:"):
         m = kind.split(":", 1)[1]
+        if r.get("lossless"):  # speculative decoding: the LLM's outputs, not a measurement of its own
+            return (r["lossless"] if m == primary else "= LLM"), r[f"{m}_value"]
         return with_ci(r[f"{m}_value"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]), r[f"{m}_value"]
     if kind == "p":
         return p_pair(r, primary), r[f"{primary}_p_vs_llm"]
