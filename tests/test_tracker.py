@@ -52,7 +52,9 @@ def test_fake_model_timings(batch):
     full, prefill = measure_fake(batch)
     s = summarize(full, prefill)
     assert within(s["ttft_ms"], 30)
-    assert within(s["tpot_ms"], 10, rel=0.3)
+    # TPOT is a difference, (E2E - TTFT) / (n - 1), of two separately timed calls: an overshoot of the
+    # TTFT call alone (a loaded machine) pulls it below 10 ms, so its bound is two-sided
+    assert 10 * 0.8 <= s["tpot_ms"] <= 10 * 1.3
     assert within(s["latency_ms"]["median"], 70)
     # decode tokens/s counts (tokens - first token) per sequence: 4 * batch tokens in 40 ms
     assert 100 * batch / 1.3 <= s["tokens_per_s"] <= 100 * batch * 1.01
