@@ -3,6 +3,10 @@
 Used at the end of `l2s-bench run` and alone by `l2s-bench score RUN`, which re-scores without
 re-inference (new metric code, another bootstrap seed). Nothing here generates or times. A run that
 took learning curves also gets `curves` (scored by `bench.curves.score_curves`).
+
+The item notes the run stored in each task's manifest (`Task.item_notes`) are what scoring uses:
+slice values, and cluster values (whole clusters are resampled). How the numbers were computed
+(resamples, seed, paired test, each task's cluster field) goes into `provenance.statistics`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from bench import provenance, verdict
 from bench.config import from_dict
 from bench.errors import BenchError
+from bench.metrics.base import Clusters
 from bench.results import SCHEMA_VERSION
 from bench.samples import SampleStore, sample_key
 from bench.scoring import score_slices, score_task
@@ -36,6 +41,8 @@ def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
     n_boot = n_bootstrap or suite.quality.n_bootstrap
     prov = {**state["provenance"], "scored_with": provenance.git_state(),
             "seeds": {"bootstrap": suite.quality.seed, "generation": 0},
+            "statistics": {"n_bootstrap": n_boot, "seed": suite.quality.seed, "paired_test": suite.quality.paired,
+                           "clusters": {}},
             "config_hash": suite.hash(), "suite_config": state["suite"], "data": {}, "models": {}}
     from bench.curves import score_curves  # lazily: bench.curves imports the runner, which imports this module
 
@@ -49,7 +56,9 @@ def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
             continue
         manifest = json.loads(manifest_file.read_text())
         prov["data"][name] = manifest["data_sha256"]
-        task_entries, info = _task_entries(run_dir, suite, task, manifest, n_boot)
+        clusters = _stored_clusters(task, manifest)
+        prov["statistics"]["clusters"][name] = clusters.field if clusters is not None else None
+        task_entries, info = _task_entries(run_dir, suite, task, manifest, n_boot, clusters)
         tasks[name] = info
         entries += task_entries
         prov["models"].update({f"{name}/{system}": desc["weights"] for system, desc in manifest["systems"].items()
@@ -72,7 +81,8 @@ def _created(state: dict, path: Path) -> str:
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
 
 
-def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int) -> tuple[list[dict], dict]:
+def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int,
+                  clusters: Clusters | None) -> tuple[list[dict], dict]:
     name, ids = task.task, manifest["ids"]
     outputs, roles, refs, complete = {}, {}, None, {}
     for system, desc in manifest["systems"].items():
@@ -89,8 +99,9 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
         refs = [r["reference"] for r in rows]
     if refs is None:
         raise BenchError(f"{run_dir}: task {name} has no complete system to score")
-    scores = score_task(task, refs, outputs, roles, n_bootstrap=n_boot, seed=suite.quality.seed)
-    slices = _slice_scores(task, manifest, refs, outputs, roles, n_boot, suite.quality.seed)
+    stats = {"n_bootstrap": n_boot, "seed": suite.quality.seed, "clusters": clusters, "paired": suite.quality.paired}
+    scores = score_task(task, refs, outputs, roles, **stats)
+    slices = _slice_scores(task, manifest, refs, outputs, roles, stats)
     primary = task.metrics[0].name
     speeds = _speeds(run_dir, suite, manifest)
     llm = _llm(manifest)
@@ -123,15 +134,27 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
     return entries, info
 
 
-def _slice_scores(task, manifest: dict, refs: list[str], outputs: dict, roles: dict, n_boot: int,
-                  seed: int) -> dict[str, dict[str, dict]] | None:
-    """Per-slice scores from the slice values the run stored with its items (None without slices)."""
+def _slice_scores(task, manifest: dict, refs: list[str], outputs: dict, roles: dict,
+                  stats: dict) -> dict[str, dict[str, dict]] | None:
+    """Per-slice scores from the slice values the run stored with its items (None without slices);
+    `stats`: `score_task`'s statistics arguments."""
     stored = manifest.get("slices")
     if not stored:
         if task.slices:
             log.warning("task %s: the run stored no slice values (older run); scored without slices", task.task)
         return None
-    return score_slices(task, refs, outputs, roles, stored["values"], n_bootstrap=n_boot, seed=seed)
+    return score_slices(task, refs, outputs, roles, stored["values"], **stats)
+
+
+def _stored_clusters(task, manifest: dict) -> Clusters | None:
+    """The items' clusters as the run stored them (None without)."""
+    stored = manifest.get("clusters")
+    if not stored:
+        if task.clusters:
+            log.warning("task %s: the run stored no cluster values (older run); items resampled one by one",
+                        task.task)
+        return None
+    return Clusters(stored["field"], tuple(stored["values"]))
 
 
 def _verdict(scored: dict) -> dict:
@@ -147,7 +170,8 @@ def _slice_entry(scored: dict, lossless: bool = False) -> dict:
 def _unpaired(quality: dict) -> dict:
     """The LLM's scores as the assisted system's, `same_as_llm`: without the LLM's CI and p-values,
     which describe the LLM's items, not a measurement of this system's own."""
-    return {m: {**{k: v for k, v in q.items() if k not in ("p_vs_llm", "p_vs_slm")}, "ci": None, "same_as_llm": True}
+    return {m: {**{k: v for k, v in q.items() if k not in ("p_vs_llm", "p_vs_slm", "paired_test")}, "ci": None,
+                "same_as_llm": True}
             for m, q in quality.items()}
 
 

@@ -65,7 +65,8 @@ def evaluate(task: Task, systems: list[SystemSpec], split: str = "test", limit: 
         seconds[spec.name] = round(time.perf_counter() - started, 2)
         outputs[spec.name], roles[spec.name] = preds, spec.role
         del adapter
-    scores = score_task(task, refs, outputs, roles, n_bootstrap=n_bootstrap)
+    clusters = task.item_clusters(samples)
+    scores = score_task(task, refs, outputs, roles, n_bootstrap=n_bootstrap, clusters=clusters)
     for system, entry in scores.items():
         entry["generation_seconds"] = seconds.get(system)
     values = task.slice_values(samples)
@@ -75,7 +76,7 @@ def evaluate(task: Task, systems: list[SystemSpec], split: str = "test", limit: 
         "systems": {s.name: {"role": s.role, "adapter": s.adapter, "args": s.args} for s in systems},
         "trivial": trivials,
         "scores": scores,
-        "slices": score_slices(task, refs, outputs, roles, values, n_bootstrap) if values else None,
+        "slices": score_slices(task, refs, outputs, roles, values, n_bootstrap, clusters=clusters) if values else None,
         "predictions": [{"id": s["id"], "reference": r, **{k: v[i] for k, v in outputs.items()}}
                         for i, (s, r) in enumerate(zip(samples, refs))],
     }

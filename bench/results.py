@@ -14,6 +14,9 @@ Schema (schema_version 1)::
         "device": {"type": "cpu", "name": "AMD EPYC ...", "threads": 2},
         "cpu": "AMD EPYC ...",
         "seeds": {"bootstrap": 12345, "generation": 0},
+        "statistics": {"n_bootstrap": 1000, "seed": 12345,   # how the quality CIs and p were computed
+                       "paired_test": "sacrebleu",           # the suite's quality.paired (bench.metrics.base)
+                       "clusters": {"debian-sum": "family", "kjv-web": null}},   # per task: the cluster field
         "config_hash": "...",                # of the suite config below
         "suite_config": {...},                # the suite YAML as loaded
         "data": {"kjv-web": "<sha256 of the test items scored>"},
@@ -37,10 +40,13 @@ Schema (schema_version 1)::
                                                # "above trivial" | "below trivial"; rule: bench.verdict
                          "bar": "trivial", "bar_value": 28.1,   # the strongest trivial system, its value
                          "p_vs_trivial": 0.001,                 # paired bootstrap, primary metric, vs the bar
-                         "ci_low": 31.6, "ci_high": 34.2},      # the system's primary-metric CI
+                         "ci_low": 31.6, "ci_high": 34.2,       # the system's primary-metric CI
+                         "paired_test": "sacrebleu"},           # the test p_vs_trivial comes from (null: no p)
           "trivial_rule": {"rule": "lead_words", "k": 7, "k_from": "..."},   # trivial systems only
           "quality": {"chrf": {"value": 32.9, "ci": [31.6, 34.2], "signature": "nrefs:1|...",
-                               "p_vs_llm": 0.165, "p_vs_slm": 0.001}},
+                               "p_vs_llm": 0.165, "p_vs_slm": 0.001,
+                               "paired_test": "sacrebleu"}},   # with any p: the test that gave it
+                                               # a clustered task's signatures carry `cluster:<field>`
           "slices": {"define": {"n": 50, "quality": {...}, "learned": .., "vs_trivial": {...}}},
                                                # sliced tasks only: the same scores over each slice's items,
                                                # with the slice's own bar (and no speed)

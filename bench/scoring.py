@@ -5,6 +5,11 @@ SLM baseline (`p_vs_slm`: the method's own claim, that the LLM's features help).
 the same items, so adjacent systems that an unpaired CI cannot separate often can be. Every system
 but the trivial ones also gets its verdict against the strongest trivial baseline (`bench.verdict`).
 A task with `slices:` is scored once more per slice, each slice on its own (its own trivial bar).
+
+Given the items' `Clusters` (a task's `clusters:` field, stored with the run), every CI and paired
+test resamples whole clusters; `paired` names the paired test statistic (`bench.metrics.base`), the
+same for `p_vs_llm`, `p_vs_slm` and the verdict's `p_vs_trivial`, and each entry that holds a p-value
+says which (`paired_test`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from bench import verdict
 from bench.errors import BenchError, did_you_mean
 from bench.metrics import get_metric
+from bench.metrics.base import PAIRED_TESTS, Clusters, check_paired_test
 from bench.metrics.rouge import regex_sentences
 from bench.tasks import Task
 
@@ -23,10 +29,13 @@ log = logging.getLogger(__name__)
 
 
 def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles: dict[str, str],
-               n_bootstrap: int = 1000, seed: int = 12345, higher_is_better: bool = True) -> dict[str, dict]:
+               n_bootstrap: int = 1000, seed: int = 12345, higher_is_better: bool = True,
+               clusters: Clusters | None = None, paired: str = PAIRED_TESTS[0]) -> dict[str, dict]:
     """{system: {"role", "n", "empty_predictions", "quality": {metric: {value, ci, signature, p_vs_llm?,
-    p_vs_slm?}}, "learned"?, "vs_trivial"?}}. The LLM and SLM baselines are the systems whose role says
-    so; every non-trivial system gets `vs_trivial` (and `learned`) when a trivial system is scored too."""
+    p_vs_slm?, paired_test?}}, "learned"?, "vs_trivial"?}}. The LLM and SLM baselines are the systems whose
+    role says so; every non-trivial system gets `vs_trivial` (and `learned`) when a trivial system is
+    scored too. `clusters`: the items' clusters, resampled whole; `paired`: the paired test."""
+    check_paired_test(paired)
     if not refs:
         raise BenchError(f"task '{task.task}': no references to score")
     for system, hyps in outputs.items():
@@ -44,11 +53,13 @@ def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles
     for system, hyps in outputs.items():
         quality = {}
         for metric in metrics:
-            entry = metric.score(hyps, refs, n_bootstrap, seed).to_dict()
+            entry = metric.score(hyps, refs, n_bootstrap, seed, clusters).to_dict()
             if llm and system != llm:
-                entry["p_vs_llm"] = metric.paired_p(outputs[llm], hyps, refs, n_bootstrap, seed)
+                entry["p_vs_llm"] = metric.paired_p(outputs[llm], hyps, refs, n_bootstrap, seed, clusters, paired)
             if slm and roles[system] == "l2s":
-                entry["p_vs_slm"] = metric.paired_p(outputs[slm], hyps, refs, n_bootstrap, seed)
+                entry["p_vs_slm"] = metric.paired_p(outputs[slm], hyps, refs, n_bootstrap, seed, clusters, paired)
+            if "p_vs_llm" in entry or "p_vs_slm" in entry:
+                entry["paired_test"] = paired
             quality[metric.name] = entry
         results[system] = {"role": roles[system], "n": len(refs),
                            "empty_predictions": sum(not h.strip() for h in hyps), "quality": quality}
@@ -60,25 +71,28 @@ def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles
             if result["role"] == "trivial":
                 continue
             q = result["quality"][primary.name]
-            p = primary.paired_p(outputs[bar], outputs[system], refs, n_bootstrap, seed) if n_bootstrap else None
+            p = primary.paired_p(outputs[bar], outputs[system], refs, n_bootstrap, seed, clusters,
+                                 paired) if n_bootstrap else None
             vs = verdict.judge(result["role"], q["value"], q["ci"], bar, results[bar]["quality"][primary.name]["value"],
-                               p, higher_is_better)
+                               p, higher_is_better, paired_test=paired)
             result.update(learned=verdict.learned(result["role"], vs), vs_trivial=vs.to_dict())
     return results
 
 
 def score_slices(task: Task, refs: list[str], outputs: dict[str, list[str]], roles: dict[str, str],
-                 values: list[str], n_bootstrap: int = 1000, seed: int = 12345,
-                 higher_is_better: bool = True) -> dict[str, dict[str, dict]]:
-    """{slice value: `score_task` over that slice's items alone}: an overall score can hide a baseline
-    that wins on one slice only (instruct-mix's copy-the-instruction scores on "modernize" alone)."""
+                 values: list[str], n_bootstrap: int = 1000, seed: int = 12345, higher_is_better: bool = True,
+                 clusters: Clusters | None = None, paired: str = PAIRED_TESTS[0]) -> dict[str, dict[str, dict]]:
+    """{slice value: `score_task` over that slice's items alone (with those items' clusters)}: an overall
+    score can hide a baseline that wins on one slice only (instruct-mix's copy-the-instruction scores on
+    "modernize" alone)."""
     if len(values) != len(refs):
         raise BenchError(f"task '{task.task}': {len(values)} slice values for {len(refs)} items")
     out = {}
     for value in sorted(set(values)):
         keep = [i for i, v in enumerate(values) if v == value]
         out[value] = score_task(task, [refs[i] for i in keep], {s: [h[i] for i in keep] for s, h in outputs.items()},
-                                roles, n_bootstrap, seed, higher_is_better)
+                                roles, n_bootstrap, seed, higher_is_better,
+                                clusters.subset(keep) if clusters is not None else None, paired)
     return out
 
 

@@ -48,6 +48,8 @@ class QualitySpec:
     batch_size: int = 16
     n_bootstrap: int = 1000
     seed: int = 12345  # bootstrap seed (sacreBLEU's default)
+    # the paired test statistic (bench.metrics.base.paired_bootstrap_p): sacreBLEU's, or the two-sided centred one
+    paired: Literal["sacrebleu", "centred"] = "sacrebleu"
 
 
 @dataclass

@@ -16,11 +16,14 @@ import string
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from bench.config import from_dict, load_yaml
 from bench.data import SPLITS, prepared_split, read_jsonl, subsample
 from bench.errors import BenchError, did_you_mean
+
+if TYPE_CHECKING:
+    from bench.metrics.base import Clusters
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 BROKEN: dict[Path, str] = {}  # task files the last `task_files()` skipped, with why
@@ -74,6 +77,9 @@ class Task:
     # with several, each is its own system and the strongest is the bar (`bench.verdict`)
     trivial: str | list[str] = "copy_source"
     slices: str | None = None  # a record field (e.g. `kind`): also score each of its values on its own
+    # a record field naming each item's cluster (debian-sum: `family`, the source package): items of one
+    # cluster share their text, so the bootstrap resamples whole clusters (`bench.metrics.base`)
+    clusters: str | None = None
     max_words: int | None = None  # drop items whose source or reference is longer, in every split
     file: str = ""  # set by the loader
     dropped: dict[str, int] = field(default_factory=dict, init=False, repr=False)  # per split, by max_words
@@ -119,16 +125,33 @@ class Task:
 
     def slice_values(self, samples: list[dict]) -> list[str] | None:
         """Each item's value of the `slices` field (None when the task has no slices)."""
-        if self.slices is None:
+        return self._values(self.slices, samples)
+
+    def cluster_values(self, samples: list[dict]) -> list[str] | None:
+        """Each item's value of the `clusters` field (None when the task has no clusters)."""
+        return self._values(self.clusters, samples)
+
+    def item_clusters(self, samples: list[dict]) -> Clusters | None:
+        """The items' clusters as scoring takes them (None when the task has no clusters)."""
+        from bench.metrics.base import Clusters  # lazily, as in `load_task_file`: listing tasks loads no metric
+
+        values = self.cluster_values(samples)
+        return None if values is None else Clusters(self.clusters, tuple(values))
+
+    def _values(self, dotted: str | None, samples: list[dict]) -> list[str] | None:
+        if dotted is None:
             return None
-        return [str(_get(s, self.slices, self.file, i)) for i, s in enumerate(samples)]
+        return [str(_get(s, dotted, self.file, i)) for i, s in enumerate(samples)]
 
     def item_notes(self, samples: list[dict], split: str) -> dict:
-        """What a run's manifest records about its items besides their ids: each item's slice, and how
-        many items `max_words` dropped. Scoring reads only stored files, so the slices must be stored."""
+        """What a run's manifest records about its items besides their ids: each item's slice and
+        cluster, and how many items `max_words` dropped. Scoring reads only stored files, so slices
+        and clusters must be stored."""
         notes = {}
         if self.slices is not None:
             notes["slices"] = {"field": self.slices, "values": self.slice_values(samples)}
+        if self.clusters is not None:
+            notes["clusters"] = {"field": self.clusters, "values": self.cluster_values(samples)}
         if self.max_words:
             notes["max_words"] = {"limit": self.max_words, "dropped": self.dropped.get(split, 0)}
         return notes

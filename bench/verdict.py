@@ -4,8 +4,9 @@ A system that does not beat copying the source (or the first sentence, or the fi
 learned the task, whatever its score. "Beat" is decided on statistics, not on the bare difference of
 two corpus scores, because a difference inside the bootstrap noise is not one: a system is above the
 trivial bar when its primary metric's 95% CI lies wholly above the bar's value, or when the paired
-bootstrap test against the bar system (same items) gives p < 0.05 and its value is the better one.
-The bar is the strongest of the task's trivial systems. Scoring (`bench.scoring`) applies the rule and
+bootstrap test against the bar system (same items) gives p < 0.05 and its value is the better one
+(p as `bench.scoring` computes every p: the suite's paired test, over the task's clusters; `paired_test`
+names the test). The bar is the strongest of the task's trivial systems. Scoring (`bench.scoring`) applies the rule and
 `bench.assemble` stores it; reports, the console table and the regression gate only read it.
 """
 
@@ -29,6 +30,7 @@ class VsTrivial:
     p_vs_trivial: float | None  # paired bootstrap p of the system vs the bar (None without a bootstrap)
     ci_low: float | None  # the system's primary-metric CI
     ci_high: float | None
+    paired_test: str | None = None  # the statistic p_vs_trivial was computed with (bench.metrics.base.PAIRED_TESTS)
 
     @property
     def passed(self) -> bool:
@@ -47,7 +49,7 @@ def bar(values: dict[str, float], higher_is_better: bool = True) -> str | None:
 
 
 def judge(role: str, value: float, ci: list[float] | tuple[float, float] | None, bar_name: str, bar_value: float,
-          p: float | None, higher_is_better: bool = True) -> VsTrivial:
+          p: float | None, higher_is_better: bool = True, paired_test: str | None = None) -> VsTrivial:
     """The rule: clear of the bar by the CI, or significantly better than it in the paired test."""
     low, high = (ci[0], ci[1]) if ci else (None, None)
     if higher_is_better:
@@ -56,7 +58,8 @@ def judge(role: str, value: float, ci: list[float] | tuple[float, float] | None,
         better, ci_clear = value < bar_value, high is not None and high < bar_value
     passed = ci_clear or (better and p is not None and p < ALPHA)
     words = ("learned", "not learned") if role in TRAINED else ("above trivial", "below trivial")
-    return VsTrivial(words[0] if passed else words[1], bar_name, bar_value, p, low, high)
+    return VsTrivial(words[0] if passed else words[1], bar_name, bar_value, p, low, high,
+                     paired_test if p is not None else None)
 
 
 def learned(role: str, vs_trivial: VsTrivial) -> bool | None:

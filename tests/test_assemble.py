@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import pytest
 import yaml
 
@@ -18,20 +20,29 @@ from bench.tasks import load_task_file
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _task(tmp_path: Path) -> Path:
-    path = tmp_path / "mix.yaml"
+def _task(tmp_path: Path, clusters: bool = False) -> Path:
+    """The instruct-mix fixture as task `mix`; with `clusters`, its items in 13 made-up groups (`group`)."""
+    path, data = tmp_path / "mix.yaml", FIXTURES / "instruct-mix"
+    extra = {}
+    if clusters:
+        data = tmp_path / "data"
+        data.mkdir()
+        rows = [json.loads(line) for line in (FIXTURES / "instruct-mix" / "test.jsonl").read_text().splitlines()]
+        (data / "test.jsonl").write_text("".join(json.dumps({**r, "group": f"g{i % 13}"}) + "\n"
+                                                 for i, r in enumerate(rows)))
+        extra = {"clusters": "group"}
     path.write_text(yaml.safe_dump({
-        "task": "mix", "family": "instruction", "dataset": {"path": str(FIXTURES / "instruct-mix")},
+        "task": "mix", "family": "instruction", "dataset": {"path": str(data)},
         "fields": {"source": "instruction", "reference": "response", "id": "id"},
         "prompts": {"decoder": "{instruction}"}, "metrics": [{"name": "rougeL"}, {"name": "chrf"}],
-        "trivial": ["copy_source", "lead_words"], "slices": "kind"}))
+        "trivial": ["copy_source", "lead_words"], "slices": "kind", **extra}))
     return path
 
 
-def _run(tmp_path: Path, slices: bool = True) -> Path:
+def _run(tmp_path: Path, slices: bool = True, clusters: bool = False) -> Path:
     """A run folder as `l2s-bench run` leaves it, with made-up predictions: the LLM and the fine-tuned LLM
     answer with the reference, the SLM copies the instruction (exactly what trivial-copy_source does)."""
-    task_file = _task(tmp_path)
+    task_file = _task(tmp_path, clusters)
     task = load_task_file(task_file)
     samples = task.samples("test")
     run = tmp_path / "run"
@@ -105,3 +116,35 @@ def test_an_older_run_without_stored_slice_values_is_scored_without_slices(tmp_p
     results = assemble(_run(tmp_path, slices=False))
     assert "slices" not in results["tasks"]["mix"] and "slices" not in entry(results, "mix", "slm")
     assert "stored no slice values" in caplog.text
+
+
+def test_statistics_are_in_the_provenance_and_unclustered_signatures_say_nothing(results):
+    assert results["provenance"]["statistics"] == {"n_bootstrap": 50, "seed": 12345, "paired_test": "sacrebleu",
+                                                   "clusters": {"mix": None}}
+    assert results["provenance"]["seeds"] == {"bootstrap": 12345, "generation": 0}
+    slm = entry(results, "mix", "slm")
+    assert all("cluster" not in q["signature"] for q in slm["quality"].values())
+    assert slm["quality"]["chrf"]["paired_test"] == "sacrebleu" and slm["vs_trivial"]["paired_test"] == "sacrebleu"
+    assert "paired_test" not in entry(results, "mix", "assisted")["quality"]["chrf"]  # no p of its own
+
+
+def test_stored_clusters_and_the_suites_paired_test_reach_every_score(tmp_path, caplog):
+    run = _run(tmp_path, clusters=True)
+    state = json.loads((run / "suite.json").read_text())
+    state["suite"]["quality"]["paired"] = "centred"
+    write_json(state, run / "suite.json")
+    manifest = json.loads((run / "samples" / "mix" / "_manifest.json").read_text())
+    assert manifest["clusters"]["field"] == "group" and len(manifest["clusters"]["values"]) == 40
+    results = assemble(run)
+    assert results["provenance"]["statistics"] == {"n_bootstrap": 50, "seed": 12345, "paired_test": "centred",
+                                                   "clusters": {"mix": "group"}}
+    slm = entry(results, "mix", "slm")
+    assert "|bs:50|cluster:group|seed:12345|" in slm["quality"]["chrf"]["signature"]
+    assert "|bs:50|cluster:group|seed:12345|" in slm["slices"]["define"]["quality"]["rougeL"]["signature"]
+    assert slm["quality"]["chrf"]["paired_test"] == "centred" and slm["vs_trivial"]["paired_test"] == "centred"
+
+    del manifest["clusters"]  # a run stored before clusters existed: scored item by item, with a warning
+    write_json(manifest, run / "samples" / "mix" / "_manifest.json")
+    older = assemble(run)
+    assert "stored no cluster values" in caplog.text and older["provenance"]["statistics"]["clusters"] == {"mix": None}
+    assert "cluster" not in entry(older, "mix", "slm")["quality"]["chrf"]["signature"]

@@ -14,6 +14,7 @@ from sacrebleu.significance import PairedTest
 import bench.metrics.rouge as rouge_mod
 from bench.errors import BenchError
 from bench.metrics import METRICS, Score, get_metric, score_all
+from bench.metrics.base import PAIRED_TESTS, Clusters
 from bench.metrics.overlap import STOPWORDS, content_words, normalise
 from bench.metrics.rouge import regex_sentences
 
@@ -349,6 +350,135 @@ def test_zero_corpus_difference_gives_p_one():
     m = get_metric("exact_match")
     assert other != good and m.score(other, refs).value == m.score(good, refs).value
     assert m.paired_p(good, other, refs) == 1.0
+
+
+def test_centred_paired_test_is_the_two_sided_statistic_and_about_twice_sacrebleus():
+    """`centred`: p = (#{|d_b - d| >= |d|} + 1) / (B + 1) over resampled differences d_b, computed here by
+    hand from per-segment scores (content_f1) and from sacreBLEU corpus scores of each resample (bleu)."""
+    refs, good, _ = corpus()
+    other = close_call(good, refs)
+    n, n_boot, seed = len(refs), 300, 4242
+    idx = np.random.default_rng(seed).choice(n, size=(n_boot, n), replace=True)
+
+    def centred(observed, resampled):
+        return (np.sum(np.abs(resampled - observed) >= abs(observed)) + 1) / (n_boot + 1)
+
+    m = get_metric("content_f1")
+    diffs = np.asarray(m.segment_scores(other, refs)) - np.asarray(m.segment_scores(good, refs))
+    p = m.paired_p(good, other, refs, n_bootstrap=n_boot, seed=seed, test="centred")
+    assert p == centred(diffs.mean(), diffs[idx].mean(axis=1))
+    sacre = m.paired_p(good, other, refs, n_bootstrap=n_boot, seed=seed)
+    assert sacre < p and p == pytest.approx(2 * sacre, rel=0.25)  # sacreBLEU's counts one tail
+
+    bleu = get_metric("bleu")
+    observed = BLEU().corpus_score(other, [refs]).score - BLEU().corpus_score(good, [refs]).score
+    resampled = np.array([BLEU().corpus_score([other[i] for i in row], [[refs[i] for i in row]]).score -
+                          BLEU().corpus_score([good[i] for i in row], [[refs[i] for i in row]]).score for row in idx])
+    assert bleu.paired_p(good, other, refs, n_bootstrap=n_boot, seed=seed, test="centred") == \
+        pytest.approx(centred(observed, resampled))
+    assert bleu.paired_p(good, list(good), refs, n_bootstrap=n_boot, test="centred") == 1.0
+
+
+# ---------------------------------------------------------------- cluster bootstrap
+
+def clustered_corpus() -> tuple[list[str], list[str], list[str], Clusters]:
+    """(refs, hyps, other, clusters) shaped like debian-sum: 12 source packages with 1-6 binary packages
+    each, whose items repeat one text (a package and its -dev, -doc, ... say the same), so the items of a
+    cluster score alike and the segment bootstrap counts one package's luck several times."""
+    refs, good, _ = corpus(12)
+    other = close_call(good, refs)
+    sizes = [1, 6, 2, 1, 5, 3, 1, 4, 2, 6, 1, 3]
+    rows = [(r, g, o, f"src{k}") for k, (r, g, o, size) in enumerate(zip(refs, good, other, sizes))
+            for _ in range(size)]
+    r, g, o, labels = zip(*rows)
+    return list(r), list(g), list(o), Clusters("family", labels)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_one_item_per_cluster_draws_exactly_the_segment_bootstrap(name):
+    """Clusters numbered in order of first appearance: singleton clusters give the same CI and p, to the
+    last bit, as today's segment bootstrap (for bleu/chrf: sacreBLEU's `corpus_score` and `PairedTest`)."""
+    refs, good, _ = corpus()
+    other = close_call(good, refs)
+    single = Clusters("id", tuple(f"item{i}" for i in range(len(refs))))
+    m = get_metric(name)
+    plain, clustered = m.score(other, refs, n_bootstrap=300, seed=1), m.score(other, refs, n_bootstrap=300, seed=1,
+                                                                             clusters=single)
+    assert clustered.ci == plain.ci and clustered.value == plain.value
+    assert "cluster" not in plain.signature and "|bs:300|cluster:id|seed:1|" in clustered.signature
+    assert clustered.signature.replace("cluster:id|", "") == plain.signature
+    assert m.paired_p(good, other, refs, n_bootstrap=300, seed=5, clusters=single) == \
+        m.paired_p(good, other, refs, n_bootstrap=300, seed=5)
+    no_ci = m.score(other, refs, n_bootstrap=0, clusters=single)
+    assert no_ci.signature == m.score(other, refs, n_bootstrap=0).signature  # no resampling, nothing to say
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_cluster_bootstrap_widens_the_ci_of_clustered_items(name):
+    refs, hyps, other, clusters = clustered_corpus()
+    m = get_metric(name)
+    plain, clustered = m.score(hyps, refs, n_bootstrap=500, seed=3), m.score(hyps, refs, n_bootstrap=500, seed=3,
+                                                                             clusters=clusters)
+    assert clustered.value == plain.value and clustered.n == plain.n == 35
+    assert clustered.ci[1] - clustered.ci[0] > 1.2 * (plain.ci[1] - plain.ci[0])
+    assert clustered.ci == m.score(hyps, refs, n_bootstrap=500, seed=3, clusters=clusters).ci  # seeded
+    assert "|bs:500|cluster:family|seed:3|" in clustered.signature
+    assert m.paired_p(hyps, list(hyps), refs, n_bootstrap=100, clusters=clusters) == 1.0
+    for test in PAIRED_TESTS:
+        p = m.paired_p(hyps, other, refs, n_bootstrap=300, seed=2, clusters=clusters, test=test)
+        assert p == m.paired_p(hyps, other, refs, n_bootstrap=300, seed=2, clusters=clusters, test=test)
+        assert 0 < p <= 1
+
+
+def test_cluster_bootstrap_is_the_ratio_of_drawn_cluster_sums():
+    """By hand: draw 12 of 12 clusters with sacreBLEU's call, pool the drawn clusters' items (a cluster
+    drawn twice counts twice), take their mean; the CI is the sorted means at sacreBLEU's bounds."""
+    refs, hyps, other, clusters = clustered_corpus()
+    m = get_metric("rougeL")
+    scores = np.asarray(m.segment_scores(hyps, refs))
+    members = [[i for i, c in enumerate(clusters.labels) if c == f"src{k}"] for k in range(12)]
+    draws = np.random.default_rng(7).choice(12, size=(400, 12), replace=True)
+    means = np.sort([scores[[i for k in row for i in members[k]]].mean() for row in draws])
+    ci = m.score(hyps, refs, n_bootstrap=400, seed=7, clusters=clusters).ci
+    assert ci == pytest.approx((means[10], means[400 - 10 - 1]))
+
+    diffs = np.asarray(m.segment_scores(other, refs)) - scores
+    resampled = np.array([diffs[[i for k in row for i in members[k]]].mean() for row in draws])
+    for test, count in [("sacrebleu", np.abs(resampled) - np.abs(resampled).mean() > abs(diffs.mean())),
+                        ("centred", np.abs(resampled - diffs.mean()) >= abs(diffs.mean()))]:
+        assert m.paired_p(hyps, other, refs, n_bootstrap=400, seed=7, clusters=clusters, test=test) == \
+            pytest.approx((count.sum() + 1) / 401), test
+
+
+@pytest.mark.parametrize("name,cls", [("bleu", BLEU), ("chrf", CHRF)])
+def test_sacrebleu_cluster_bootstrap_scores_pooled_clusters_with_sacrebleu(name, cls):
+    """BLEU/chrF over clusters: each resample is the corpus of the drawn clusters' items, scored by
+    sacreBLEU itself; the CI is sacreBLEU's mean +- half the 2.5%..97.5% width of those scores."""
+    refs, hyps, other, clusters = clustered_corpus()
+    members = [[i for i, c in enumerate(clusters.labels) if c == f"src{k}"] for k in range(12)]
+    draws = np.random.default_rng(9).choice(12, size=(80, 12), replace=True)
+    pooled = [[i for k in row for i in members[k]] for row in draws]
+    scores = np.sort([cls().corpus_score([hyps[i] for i in rows], [[refs[i] for i in rows]]).score for rows in pooled])
+    half = (scores[80 - 2 - 1] - scores[2]) / 2
+    s = get_metric(name).score(hyps, refs, n_bootstrap=80, seed=9, clusters=clusters)
+    assert s.value == pytest.approx(cls().corpus_score(hyps, [refs]).score)
+    assert s.ci == pytest.approx((scores.mean() - half, scores.mean() + half), abs=1e-3)
+    resampled = np.array([cls().corpus_score([other[i] for i in rows], [[refs[i] for i in rows]]).score -
+                          cls().corpus_score([hyps[i] for i in rows], [[refs[i] for i in rows]]).score
+                          for rows in pooled])
+    observed = cls().corpus_score(other, [refs]).score - s.value
+    count = np.sum(np.abs(resampled - observed) >= abs(observed))
+    assert get_metric(name).paired_p(hyps, other, refs, n_bootstrap=80, seed=9, clusters=clusters,
+                                     test="centred") == pytest.approx((count + 1) / 81)
+
+
+def test_bad_clusters_and_paired_test_are_refused():
+    refs, good, _ = corpus()
+    m = get_metric("chrf")
+    with pytest.raises(BenchError, match=r"2 cluster labels \(family\) for 30 segments"):
+        m.score(good, refs, clusters=Clusters("family", ("a", "b")))
+    with pytest.raises(BenchError, match="unknown paired test 'centered'; did you mean 'centred'"):
+        m.paired_p(good, good, refs, test="centered")
 
 
 # ---------------------------------------------------------------- bad input

@@ -166,13 +166,15 @@ def test_end_to_end(reference):
     assert len(prov["data"]["tiny-kjv"]) == 64
     assert set(prov["models"]) == {"tiny-kjv/slm", "tiny-kjv/l2s"} and all(len(h) == 64 for h in prov["models"].values())
     assert prov["seeds"] == {"bootstrap": 12345, "generation": 0} and prov["suite_config"]["suite"] == "tiny"
+    assert prov["statistics"] == {"n_bootstrap": 50, "seed": 12345, "paired_test": "sacrebleu",
+                                  "clusters": {"tiny-kjv": None}}
 
     # every stored sample is there once, in the manifest's order
     manifest = json.loads((reference / "samples" / "tiny-kjv" / "_manifest.json").read_text())
     assert len(manifest["ids"]) == LIMIT
     trivial = manifest["systems"]["trivial"]  # one rule: named and hashed as before there could be several
     assert trivial["args"] == {"rule": "copy_source"} and trivial["hash"] == config_hash({"trivial": "copy_source"})
-    assert "slices" not in manifest and "max_words" not in manifest
+    assert "slices" not in manifest and "max_words" not in manifest and "clusters" not in manifest
     for system in ("trivial", "llm", "slm", "l2s"):
         rows = sample_rows(reference, system)
         assert [r["id"] for r in rows] == manifest["ids"] and len({r["key"] for r in rows}) == LIMIT

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError
+from bench.metrics import get_metric
+from bench.metrics.base import Clusters
 from bench.scoring import score_slices, score_task, trivial_predictions, trivial_systems
 from bench.tasks import get_task
 
@@ -125,3 +127,65 @@ def test_each_slice_is_scored_on_its_own_with_its_own_bar():
     whole = score_task(task, refs, {"trivial": copy, "slm": system}, {"trivial": "trivial", "slm": "slm"},
                        n_bootstrap=100)
     assert out["define"]["slm"]["quality"] != whole["slm"]["quality"]
+
+
+def _clustered(n_clusters: int = 8) -> tuple[list[str], dict[str, list[str]], dict[str, str], Clusters]:
+    """debian-sum-like items: clusters of 1-5 items repeating one text (binary packages of one source)."""
+    sizes = [1 + (3 * k) % 5 for k in range(n_clusters)]
+    keep = [k for k, size in enumerate(sizes) for _ in range(size)]
+    systems = {"trivial": [BAD[k] for k in keep], "llm": [MID[k] if k % 2 else REFS[k] for k in keep],
+               "slm": [MID[k] if k % 3 else BAD[k] for k in keep], "l2s": [MID[k] for k in keep]}
+    roles = {"trivial": "trivial", "llm": "llm", "slm": "slm", "l2s": "l2s"}
+    return [REFS[k] for k in keep], systems, roles, Clusters("family", tuple(f"src{k}" for k in keep))
+
+
+def test_clusters_reach_every_ci_and_p_and_the_verdict():
+    task = get_task("debian-sum")
+    refs, outputs, roles, clusters = _clustered()
+    plain = score_task(task, refs, outputs, roles, n_bootstrap=200)
+    out = score_task(task, refs, outputs, roles, n_bootstrap=200, clusters=clusters)
+    for system, result in out.items():
+        for name, q in result["quality"].items():
+            assert "|bs:200|cluster:family|seed:12345|" in q["signature"], (system, name)
+            assert "cluster" not in plain[system]["quality"][name]["signature"]
+            assert q["value"] == plain[system]["quality"][name]["value"]
+            assert q.get("paired_test") == ("sacrebleu" if system != "llm" else None)
+    rouge1 = get_metric("rouge1")
+    q = out["slm"]["quality"]["rouge1"]
+    unclustered = plain["slm"]["quality"]["rouge1"]["ci"]
+    assert q["ci"][1] - q["ci"][0] > unclustered[1] - unclustered[0]
+    assert q["p_vs_llm"] == rouge1.paired_p(outputs["llm"], outputs["slm"], refs, 200, 12345, clusters)
+    assert out["l2s"]["quality"]["rouge1"]["p_vs_slm"] == rouge1.paired_p(outputs["slm"], outputs["l2s"], refs, 200,
+                                                                          12345, clusters)
+    vs = out["slm"]["vs_trivial"]  # the verdict decides on the same p, the primary metric's vs the bar
+    assert vs["p_vs_trivial"] == rouge1.paired_p(outputs["trivial"], outputs["slm"], refs, 200, 12345, clusters)
+    assert vs["paired_test"] == "sacrebleu" and vs["ci_low"] == q["ci"][0]
+
+
+def test_the_paired_test_is_chosen_and_named():
+    task = get_task("debian-sum")
+    refs, outputs, roles, clusters = _clustered()
+    sacre = score_task(task, refs, outputs, roles, n_bootstrap=200, clusters=clusters)
+    centred = score_task(task, refs, outputs, roles, n_bootstrap=200, clusters=clusters, paired="centred")
+    q = centred["l2s"]["quality"]["rouge2"]
+    assert q["paired_test"] == "centred" and centred["l2s"]["vs_trivial"]["paired_test"] == "centred"
+    assert q["p_vs_llm"] == get_metric("rouge2").paired_p(outputs["llm"], outputs["l2s"], refs, 200, 12345, clusters,
+                                                          "centred")
+    assert q["p_vs_llm"] > sacre["l2s"]["quality"]["rouge2"]["p_vs_llm"]
+    assert q["ci"] == sacre["l2s"]["quality"]["rouge2"]["ci"]  # the test changes p only
+    with pytest.raises(BenchError, match="unknown paired test 'moses'"):
+        score_task(task, refs, outputs, roles, paired="moses")
+
+
+def test_each_slice_resamples_its_own_items_clusters():
+    task = get_task("debian-sum")
+    refs, outputs, roles, clusters = _clustered()
+    kinds = ["a" if i % 3 else "b" for i in range(len(refs))]  # a cluster may span slices
+    out = score_slices(task, refs, outputs, roles, kinds, n_bootstrap=100, clusters=clusters, paired="centred")
+    for value in ("a", "b"):
+        keep = [i for i, k in enumerate(kinds) if k == value]
+        alone = score_task(task, [refs[i] for i in keep], {s: [h[i] for i in keep] for s, h in outputs.items()},
+                           roles, n_bootstrap=100, clusters=Clusters("family", tuple(clusters.labels[i] for i in keep)),
+                           paired="centred")
+        assert out[value] == alone
+        assert "cluster:family" in out[value]["slm"]["quality"]["rougeL"]["signature"]

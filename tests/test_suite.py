@@ -110,6 +110,7 @@ def test_missing_suite_file_is_a_bench_error(tmp_path):
      r"unknown key 'systems.llm.arg'; did you mean 'args'\?"),
     ({"systems": {**SYSTEMS, "slm": {"role": "teacher", "train": "x.yaml"}}}, "systems.slm.role"),
     ({"quality": {"limit": "many"}}, "quality.limit"),
+    ({"quality": {"paired": "centered"}}, r"'quality.paired' must be one of .*did you mean 'centred'\?"),
 ])
 def test_typos_and_bad_values_name_the_key(tmp_path, changes, message):
     with pytest.raises(BenchError, match=message):
@@ -175,3 +176,14 @@ def test_to_dict_round_trips_through_the_loader(tmp_path):
     suite = load_suite("smoke")
     again = from_dict(Suite, suite.to_dict(), "suite.json")
     assert again == suite and again.hash() == suite.hash()
+
+
+def test_the_paired_test_is_chosen_per_suite_from_the_metrics_tests(tmp_path):
+    import typing
+
+    from bench.metrics.base import PAIRED_TESTS
+    from bench.suite import QualitySpec
+
+    assert typing.get_args(typing.get_type_hints(QualitySpec)["paired"]) == PAIRED_TESTS
+    assert load_suite("default").quality.paired == "sacrebleu"  # the default: sacreBLEU's test, as the tables use
+    assert load_suite(write_suite(tmp_path, quality={"paired": "centred"})).quality.paired == "centred"

@@ -178,6 +178,28 @@ def test_shipped_tasks_set_budgets_trivial_rules_and_slices():
     assert notes == {"slices": {"field": "kind", "values": [s["kind"] for s in test]}}
 
 
+def test_debian_sum_clusters_items_by_source_package_and_stores_them_with_the_run():
+    task = tasks.get_task("debian-sum")
+    test = task.samples("test", data_dir=FIXTURES / "debian-sum")
+    assert task.clusters == "family"  # the source package without packaging affixes (bench/data/debian.py)
+    notes = task.item_notes(test, "test")
+    assert notes["clusters"] == {"field": "family", "values": [s["family"] for s in test]}
+    assert len(set(notes["clusters"]["values"])) < len(test)  # qt6-speech has 3 binary packages in the fixture
+    clusters = task.item_clusters(test)
+    assert clusters.field == "family" and list(clusters.labels) == notes["clusters"]["values"]
+    kjv = tasks.get_task("kjv-web")  # without `clusters:` nothing is stored and items are resampled alone
+    kjv_test = kjv.samples("test", data_dir=FIXTURES / "kjv-web")
+    assert kjv.clusters is None and kjv.item_clusters(kjv_test) is None
+    assert "clusters" not in kjv.item_notes(kjv_test, "test")
+
+
+def test_a_missing_cluster_field_is_named(tmp_path):
+    data = write(tmp_path, json.dumps({"id": "1", "source": "a", "target": "b"}) + "\n", "test.jsonl")
+    task = tasks.load_task_file(write(tmp_path, GOOD.replace("DATA", str(data)) + "clusters: package\n"))
+    with pytest.raises(BenchError, match="field 'package' missing from record 0"):
+        task.item_notes(task.samples("test"), "test")
+
+
 def test_a_missing_slice_field_is_named(tmp_path):
     data = write(tmp_path, json.dumps({"id": "1", "source": "a", "target": "b"}) + "\n", "test.jsonl")
     task = tasks.load_task_file(write(tmp_path, GOOD.replace("DATA", str(data)) + "slices: kind\n"))

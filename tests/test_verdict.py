@@ -24,10 +24,11 @@ def test_the_bar_is_the_strongest_trivial_system():
     (30.0, None, None, "not learned"),           # nothing to decide on
 ])
 def test_judge_decides_on_statistics(value, ci, p, expected):
-    v = judge("l2s", value, ci, "trivial", 25.0, p)
+    v = judge("l2s", value, ci, "trivial", 25.0, p, paired_test="centred")
     assert v.verdict == expected and v.passed is (expected == "learned")
     assert v.to_dict() == {"verdict": expected, "bar": "trivial", "bar_value": 25.0, "p_vs_trivial": p,
-                           "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None}
+                           "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
+                           "paired_test": "centred" if p is not None else None}  # which test gave p
 
 
 @pytest.mark.parametrize("role", ["llm", "assisted"])

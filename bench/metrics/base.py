@@ -7,7 +7,8 @@ per-metric code; and everything that changes a number is written into the score'
 Two families:
 
 * sacreBLEU metrics (`bleu`, `chrf`) keep sacreBLEU's own corpus statistics, bootstrap and
-  `PairedTest` (see `bench.metrics.sacre`).
+  `PairedTest`; for clusters and the `centred` test, which sacreBLEU lacks, they resample sacreBLEU's
+  statistics with the draw and the p-value below (see `bench.metrics.sacre`).
 * "mean of per-segment scores" metrics (ROUGE, exact match, content-word F1) subclass
   `MeanOfSegments`, which owns the one implementation of their bootstrap CI and paired test.
 
@@ -15,6 +16,16 @@ Seeds: the numpy stream is `default_rng(seed).choice(n, size=(n_bootstrap, n), r
 call sacreBLEU makes, so for one seed every metric resamples the same segment sets. The seed must be
 a positive int: sacreBLEU's `PairedTest` treats a seed of 0 as "unseeded", which would make p-values
 unreproducible, so 0 is refused everywhere rather than for two metrics only.
+
+Clusters: segments that are not independent (debian-sum's binary packages built from one source
+package share their text) make a segment bootstrap's CI too narrow and its p too small. Given
+`Clusters`, the bootstrap draws whole clusters with replacement (the same call, over clusters
+instead of segments) and a resample's score is computed from the drawn clusters' summed statistics.
+Clusters are numbered in order of first appearance, so one segment per cluster draws exactly what
+the segment bootstrap draws. Clustered signatures say `cluster:<field>`, so clustered and
+unclustered numbers never look alike.
+
+Paired tests (`PAIRED_TESTS`, see `paired_bootstrap_p`): `sacrebleu`, the default, and `centred`.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 from bench.registry import Registry
 
 METRICS: Registry[type[Metric]] = Registry("metric", "l2s_bench.metrics")
@@ -37,6 +48,7 @@ METRICS: Registry[type[Metric]] = Registry("metric", "l2s_bench.metrics")
 # A corpus-level difference at or below this (on the 0-100 scale) counts as "no difference": the
 # paired test then returns p = 1.0 instead of sacreBLEU's 1/(n_bootstrap + 1) (see `paired_bootstrap_p`).
 ZERO_DIFFERENCE = 1e-9
+PAIRED_TESTS = ("sacrebleu", "centred")  # the paired test statistics of `paired_bootstrap_p`; the first is the default
 
 
 @dataclass
@@ -63,6 +75,25 @@ class Option:
     choices: tuple[Any, ...] | None = None
 
 
+@dataclass(frozen=True)
+class Clusters:
+    """Which cluster each segment belongs to, and the record field that says so (the signature's
+    `cluster:<field>`). Segments of one cluster are resampled together (see the module docstring)."""
+
+    field: str
+    labels: tuple[str, ...]
+
+    def codes(self) -> np.ndarray:
+        """Each segment's cluster as 0..k-1, numbered in order of first appearance (so that singleton
+        clusters are numbered as the segments are, and draw what the segment bootstrap draws)."""
+        number: dict[str, int] = {}
+        return np.asarray([number.setdefault(label, len(number)) for label in self.labels], dtype=np.intp)
+
+    def subset(self, keep: Sequence[int]) -> Clusters:
+        """The clusters of the segments at `keep` (a slice of the items)."""
+        return Clusters(self.field, tuple(self.labels[i] for i in keep))
+
+
 class Metric(ABC):
     """A quality metric. Subclasses register with `@METRICS.register("name")`.
 
@@ -78,32 +109,39 @@ class Metric(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.options.items())})"
 
-    def score(self, hyps: list[str], refs: list[str], n_bootstrap: int = 1000, seed: int = 12345) -> Score:
+    def score(self, hyps: list[str], refs: list[str], n_bootstrap: int = 1000, seed: int = 12345,
+              clusters: Clusters | None = None) -> Score:
         """Corpus score of `hyps` against `refs` (one reference per segment), with a seeded 95% CI.
 
-        `n_bootstrap=0` skips the CI (`ci` is None and the signature has no bs/seed).
+        `n_bootstrap=0` skips the CI (`ci` is None and the signature has no bs/seed). With `clusters`
+        the CI resamples whole clusters and the signature says `cluster:<field>`.
         """
         hyps, refs = check_segments(hyps=hyps, refs=refs)
         check_bootstrap(n_bootstrap, seed, allow_zero=True)
-        return self._score(hyps, refs, n_bootstrap, seed)
+        check_clusters(clusters, len(refs))
+        return self._score(hyps, refs, n_bootstrap, seed, clusters)
 
-    def paired_p(self, baseline: list[str], system: list[str], refs: list[str],
-                 n_bootstrap: int = 1000, seed: int = 12345) -> float:
+    def paired_p(self, baseline: list[str], system: list[str], refs: list[str], n_bootstrap: int = 1000,
+                 seed: int = 12345, clusters: Clusters | None = None, test: str = PAIRED_TESTS[0]) -> float:
         """p-value that `system` differs from `baseline` on the same segments (paired bootstrap).
 
-        Two-sided, sacreBLEU's paired bootstrap statistic (see `paired_bootstrap_p`), except that
-        a zero corpus-level difference (e.g. identical outputs) gives p = 1.0.
+        `test` names the statistic (`PAIRED_TESTS`, described at `paired_bootstrap_p`); a zero
+        corpus-level difference (e.g. identical outputs) gives p = 1.0. With `clusters`, whole
+        clusters are resampled.
         """
         baseline, system, refs = check_segments(baseline=baseline, system=system, refs=refs)
         check_bootstrap(n_bootstrap, seed, allow_zero=False)
-        return self._paired_p(baseline, system, refs, n_bootstrap, seed)
+        check_clusters(clusters, len(refs))
+        check_paired_test(test)
+        return self._paired_p(baseline, system, refs, n_bootstrap, seed, clusters, test)
 
     @abstractmethod
-    def _score(self, hyps: list[str], refs: list[str], n_bootstrap: int, seed: int) -> Score: ...
+    def _score(self, hyps: list[str], refs: list[str], n_bootstrap: int, seed: int,
+               clusters: Clusters | None) -> Score: ...
 
     @abstractmethod
-    def _paired_p(self, baseline: list[str], system: list[str], refs: list[str],
-                  n_bootstrap: int, seed: int) -> float: ...
+    def _paired_p(self, baseline: list[str], system: list[str], refs: list[str], n_bootstrap: int, seed: int,
+                  clusters: Clusters | None, test: str) -> float: ...
 
 
 class MeanOfSegments(Metric):
@@ -113,7 +151,9 @@ class MeanOfSegments(Metric):
 
     * CI: percentile bootstrap of the mean: the resampled means sorted, the 95% bounds taken at
       sacreBLEU's indices (`n_bootstrap // 40` and `n_bootstrap - n_bootstrap // 40 - 1`).
-    * paired p: sacreBLEU's paired bootstrap on the per-segment differences (`paired_bootstrap_p`).
+    * paired p: the paired bootstrap on the per-segment differences (`paired_bootstrap_p`).
+
+    Both resample through `bootstrap_means`, over segments or, with clusters, over whole clusters.
     """
 
     @abstractmethod
@@ -130,64 +170,100 @@ class MeanOfSegments(Metric):
 
         return ("l2s-bench", bench.__version__)
 
-    def signature(self, n_bootstrap: int, seed: int) -> str:
+    def signature(self, n_bootstrap: int, seed: int, clusters: Clusters | None = None) -> str:
         fields = [*self.signature_fields(), ("agg", "mean")]
         if n_bootstrap:
-            fields += [("bs", str(n_bootstrap)), ("seed", str(seed))]
+            fields += [("bs", str(n_bootstrap)), *cluster_field(clusters), ("seed", str(seed))]
         fields.append(self.library_field())
         return "|".join(f"{k}:{v}" for k, v in fields)
 
     def _array(self, hyps: list[str], refs: list[str]) -> np.ndarray:
         return np.asarray(self.segment_scores(hyps, refs), dtype=np.float64)
 
-    def _score(self, hyps: list[str], refs: list[str], n_bootstrap: int, seed: int) -> Score:
+    def _score(self, hyps: list[str], refs: list[str], n_bootstrap: int, seed: int,
+               clusters: Clusters | None) -> Score:
         scores = self._array(hyps, refs)
         ci = None
         if n_bootstrap:
-            means = np.sort(resampled_means(scores, resample_indices(len(scores), n_bootstrap, seed)))
+            means = np.sort(bootstrap_means(scores, unit_codes(len(scores), clusters), n_bootstrap, seed))
             low = n_bootstrap // 40
             ci = (float(means[low]), float(means[n_bootstrap - low - 1]))
-        return Score(self.name, float(scores.mean()), ci, self.signature(n_bootstrap, seed), len(scores))
+        return Score(self.name, float(scores.mean()), ci, self.signature(n_bootstrap, seed, clusters), len(scores))
 
-    def _paired_p(self, baseline: list[str], system: list[str], refs: list[str],
-                  n_bootstrap: int, seed: int) -> float:
-        return paired_bootstrap_p(self._array(system, refs) - self._array(baseline, refs), n_bootstrap, seed)
+    def _paired_p(self, baseline: list[str], system: list[str], refs: list[str], n_bootstrap: int, seed: int,
+                  clusters: Clusters | None, test: str) -> float:
+        diffs = self._array(system, refs) - self._array(baseline, refs)
+        return paired_bootstrap_p(float(diffs.mean()), bootstrap_means(diffs, unit_codes(len(diffs), clusters),
+                                                                      n_bootstrap, seed), test)
 
 
 # ---------------------------------------------------------------- bootstrap (the one implementation)
 
 def resample_indices(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
-    """(n_bootstrap, n) segment indices, drawn exactly as sacreBLEU draws them for the same seed."""
+    """(n_bootstrap, n) indices of n units (segments, or clusters), drawn as sacreBLEU draws segments."""
     return np.random.default_rng(seed).choice(n, size=(n_bootstrap, n), replace=True)
 
 
-def resampled_means(values: np.ndarray, idx: np.ndarray, chunk: int = 128) -> np.ndarray:
-    """Mean of `values` over each row of `idx`, in row chunks so memory stays ~ the size of `idx`."""
-    return np.concatenate([values[idx[i:i + chunk]].mean(axis=1) for i in range(0, len(idx), chunk)])
+def resample_units(codes: np.ndarray, n_bootstrap: int, seed: int) -> np.ndarray:
+    """(n_bootstrap, k) indices of the k units numbered in `codes` (each segment's unit, 0..k-1)."""
+    return resample_indices(int(codes.max()) + 1, n_bootstrap, seed)
 
 
-def paired_bootstrap_p(diffs: np.ndarray, n_bootstrap: int, seed: int) -> float:
-    """Two-sided paired bootstrap p-value for per-segment differences `diffs` (system - baseline).
+def unit_codes(n: int, clusters: Clusters | None) -> np.ndarray:
+    """The resampling unit of each of n segments: its cluster, or without clusters the segment itself."""
+    return np.arange(n) if clusters is None else clusters.codes()
 
-    The statistic of sacreBLEU's `_paired_bs_test` (after Moses'
-    `bootstrap-hypothesis-difference-significance.pl`), for a corpus score that is a mean:
-    resample segments n_bootstrap times (same indices for both systems); on each resample take the
-    absolute difference of the two means, |mean(diffs[idx])|; centre those on their own mean (the
-    null of no difference); count the resamples whose centred difference exceeds (strictly) the
-    observed |mean(diffs)|; p = (count + 1) / (n_bootstrap + 1), the +1 smoothing sacreBLEU uses so
-    that p is never 0.
 
-    One deliberate difference: when the observed difference is zero (identical systems),
-    sacreBLEU's strict `>` counts nothing and returns 1/(n_bootstrap + 1), i.e. "significant";
-    here no observed difference gives p = 1.0.
+def bootstrap_means(values: np.ndarray, codes: np.ndarray, n_bootstrap: int, seed: int,
+                    chunk: int = 128) -> np.ndarray:
+    """The mean of `values` on each of n_bootstrap resamples of whole units (`codes`: each value's unit).
+
+    A resample draws as many units as there are, with replacement, and its mean is the drawn units'
+    summed values over their summed sizes (a cluster drawn twice counts twice). With one value per
+    unit this is exactly the mean over resampled segments, sacreBLEU's resample. Rows are summed in
+    chunks so memory stays ~ the size of the indices.
     """
-    observed = abs(float(diffs.mean()))
-    if observed <= ZERO_DIFFERENCE:
+    sums = np.bincount(codes, weights=values)
+    sizes = np.bincount(codes).astype(np.float64)
+    idx = resample_units(codes, n_bootstrap, seed)
+    return np.concatenate([sums[rows].sum(axis=1) / sizes[rows].sum(axis=1)
+                           for rows in (idx[i:i + chunk] for i in range(0, n_bootstrap, chunk))])
+
+
+def paired_bootstrap_p(observed: float, resampled: np.ndarray, test: str) -> float:
+    """Paired bootstrap p-value of a corpus difference (system - baseline), from `observed`
+    (on all segments) and `resampled` (the same difference on each resample; both systems resampled
+    with the same indices). Both statistics count resamples as extreme as the observed difference
+    and smooth with sacreBLEU's +1, p = (count + 1) / (n_bootstrap + 1), so that p is never 0:
+
+    * `sacrebleu`: the statistic of sacreBLEU's `_paired_bs_test` (after Moses'
+      `bootstrap-hypothesis-difference-significance.pl`): take |resampled difference|, centre those
+      on their own mean, count the centred values that exceed (strictly) |observed|. Once the
+      observed difference is clear of 0 this counts one tail of the resampled differences only, so
+      p is about half the centred test's, and a borderline p can change side of 0.05 with the seed.
+    * `centred`: the two-sided test: centre the resampled differences on the observed one (the
+      null of no difference), count those whose |value| >= |observed|, both tails.
+
+    `test` is one of `PAIRED_TESTS` (checked by `Metric.paired_p`).
+
+    One deliberate difference from sacreBLEU: when the observed difference is zero (identical
+    systems), sacreBLEU's strict `>` counts nothing and returns 1/(n_bootstrap + 1), i.e.
+    "significant"; here no observed difference gives p = 1.0 under either statistic.
+    """
+    observed_abs = abs(observed)
+    if observed_abs <= ZERO_DIFFERENCE:
         return 1.0
-    sample = np.abs(resampled_means(diffs, resample_indices(len(diffs), n_bootstrap, seed)))
-    centred = sample - sample.mean()
-    count = int(np.sum(centred > observed))
-    return (count + 1) / (n_bootstrap + 1)
+    if test == "sacrebleu":
+        sample = np.abs(resampled)
+        count = int(np.sum(sample - sample.mean() > observed_abs))
+    else:
+        count = int(np.sum(np.abs(resampled - observed) >= observed_abs))
+    return (count + 1) / (len(resampled) + 1)
+
+
+def cluster_field(clusters: Clusters | None) -> list[tuple[str, str]]:
+    """The signature field that marks clustered resampling, `cluster:<field>` (none without clusters)."""
+    return [] if clusters is None else [("cluster", clusters.field)]
 
 
 @contextlib.contextmanager
@@ -236,6 +312,17 @@ def check_bootstrap(n_bootstrap: Any, seed: Any, allow_zero: bool) -> None:
         raise BenchError(f"n_bootstrap must be {need}, got {n_bootstrap!r}")
     if not _is_int(seed) or seed < 1:
         raise BenchError(f"seed must be a positive int (sacreBLEU's PairedTest treats 0 as unseeded), got {seed!r}")
+
+
+def check_clusters(clusters: Clusters | None, n: int) -> None:
+    if clusters is not None and len(clusters.labels) != n:
+        raise BenchError(f"{len(clusters.labels)} cluster labels ({clusters.field}) for {n} segments")
+
+
+def check_paired_test(test: Any) -> None:
+    if test not in PAIRED_TESTS:
+        raise BenchError(f"unknown paired test {test!r}{did_you_mean(str(test), PAIRED_TESTS)} "
+                         f"(tests: {', '.join(PAIRED_TESTS)})")
 
 
 def _is_int(x: Any) -> bool:

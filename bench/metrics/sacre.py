@@ -1,8 +1,8 @@
 """BLEU and chrF through sacreBLEU's own metric objects, bootstrap and paired test.
 
-Nothing here re-implements sacreBLEU: the value and CI come from
-`corpus_score(hyps, [refs], n_bootstrap=...)`, the signature from `get_signature().format()`
-(it carries `bs` and `seed` when a CI was computed), and p from
+By default (no clusters, the `sacrebleu` paired test) nothing here re-implements sacreBLEU: the
+value and CI come from `corpus_score(hyps, [refs], n_bootstrap=...)`, the signature from
+`get_signature().format()` (it carries `bs` and `seed` when a CI was computed), and p from
 `sacrebleu.significance.PairedTest(test_type="bs")`. Both read their seed from the environment
 variable `SACREBLEU_SEED`, which is set for each call and restored afterwards.
 
@@ -17,6 +17,15 @@ chrF's beta in the score's name, "chrF2", which `Score.metric` does not carry): 
 version field (`ngram:2`, `beta:1`); with defaults the signature is exactly sacreBLEU's.
 
 BLEU is corpus-level only: no per-segment BLEU is offered or averaged.
+
+sacreBLEU has neither a cluster bootstrap nor the `centred` paired test (`bench.metrics.base`). For
+those, the resamples are built from sacreBLEU's own pieces, the ones its bootstrap and paired test
+use: the metric object's per-segment sufficient statistics (`_extract_corpus_statistics`, as float32),
+summed per cluster, resampled with `base.resample_units` (whole clusters), and scored with
+`_compute_score_from_stats`; the CI is sacreBLEU's `Score.estimate_ci` over those scores and p comes
+from `base.paired_bootstrap_p`. With one segment per cluster and the `sacrebleu` test this gives
+exactly `corpus_score`'s CI and `PairedTest`'s p (tests/test_metrics.py checks it), so the numbers
+stay sacreBLEU's. The signature then carries `bs`, `cluster` and `seed` (`bench.metrics.base`).
 """
 
 from __future__ import annotations
@@ -27,10 +36,12 @@ from typing import Any, ClassVar
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.metrics.base import Metric as SacreMetric
+from sacrebleu.metrics.base import Score as SacreScore
 from sacrebleu.significance import PairedTest
 
 from bench.errors import BenchError
-from bench.metrics.base import METRICS, ZERO_DIFFERENCE, Metric, Option, Score, sacrebleu_seed
+from bench.metrics.base import (METRICS, PAIRED_TESTS, ZERO_DIFFERENCE, Clusters, Metric, Option, Score,
+                                cluster_field, paired_bootstrap_p, resample_units, sacrebleu_seed, unit_codes)
 
 
 def _options_from(cls: type[SacreMetric], types: dict[str, tuple[type, ...]],
@@ -61,26 +72,60 @@ class SacreBleuMetric(Metric):
             raise BenchError(f"metric {self.name!r}: sacreBLEU rejected options {given}: "
                              f"{type(e).__name__}: {e}") from None
 
-    def _score(self, hyps: list[str], refs: list[str], n_bootstrap: int, seed: int) -> Score:
+    def _score(self, hyps: list[str], refs: list[str], n_bootstrap: int, seed: int,
+               clusters: Clusters | None) -> Score:
         metric = self._make()
-        with sacrebleu_seed(seed):
-            result = metric.corpus_score(hyps, [refs], n_bootstrap=n_bootstrap)
+        if clusters is None:
+            with sacrebleu_seed(seed):
+                result = metric.corpus_score(hyps, [refs], n_bootstrap=n_bootstrap)
+        else:
+            stats = metric._extract_corpus_statistics(hyps, [refs])
+            result = metric._aggregate_and_compute(stats)  # what corpus_score returns
+            if n_bootstrap:
+                codes = clusters.codes()
+                result.estimate_ci(_resampled_scores(metric, stats, codes, resample_units(codes, n_bootstrap, seed)))
         ci = None
         if n_bootstrap:  # sacreBLEU leaves _mean/_ci at -1 without a bootstrap
             ci = (float(result._mean - result._ci), float(result._mean + result._ci))
-        return Score(self.name, float(result.score), ci, self._signature(metric), len(hyps))
+        return Score(self.name, float(result.score), ci, self._signature(metric, n_bootstrap, seed, clusters),
+                     len(hyps))
 
-    def _signature(self, metric: SacreMetric) -> str:
-        fields = metric.get_signature().format().split("|")
+    def _signature(self, metric: SacreMetric, n_bootstrap: int, seed: int, clusters: Clusters | None) -> str:
+        signature = metric.get_signature()
+        clustered = clusters is not None and n_bootstrap > 0
+        if clustered:  # corpus_score did not run this bootstrap: say what did, as PairedTest does
+            signature.update("bs", n_bootstrap)
+            signature.update("seed", str(seed))
+        fields = signature.format().split("|")
+        if clustered:
+            at = next(i for i, f in enumerate(fields) if f.startswith("bs:")) + 1
+            fields[at:at] = [f"{k}:{v}" for k, v in cluster_field(clusters)]
         extra = [f"{key}:{self.options[opt]}" for opt, key in self.UNSIGNED.items()
                  if self.options[opt] != self.OPTIONS[opt].default]
         at = next((i for i, f in enumerate(fields) if f.startswith("version:")), len(fields))
         return "|".join(fields[:at] + extra + fields[at:])
 
-    def _paired_p(self, baseline: list[str], system: list[str], refs: list[str],
-                  n_bootstrap: int, seed: int) -> float:
+    def _paired_p(self, baseline: list[str], system: list[str], refs: list[str], n_bootstrap: int, seed: int,
+                  clusters: Clusters | None, test: str) -> float:
+        """sacreBLEU's own `PairedTest` where it applies (segments, its statistic); otherwise the
+        same resamples built from its statistics (module docstring)."""
         if baseline == system:
             return 1.0
+        if clusters is None and test == PAIRED_TESTS[0]:
+            return self._sacrebleu_paired_p(baseline, system, refs, n_bootstrap, seed)
+        metric = self._make()
+        base_stats = metric._extract_corpus_statistics(baseline, [refs])
+        sys_stats = metric._extract_corpus_statistics(system, [refs])
+        observed = metric._aggregate_and_compute(sys_stats).score - metric._aggregate_and_compute(base_stats).score
+        codes = unit_codes(len(refs), clusters)
+        idx = resample_units(codes, n_bootstrap, seed)
+        resampled = np.array([s.score for s in _resampled_scores(metric, sys_stats, codes, idx)]) - \
+            np.array([s.score for s in _resampled_scores(metric, base_stats, codes, idx)])
+        return paired_bootstrap_p(observed, resampled, test)
+
+    def _sacrebleu_paired_p(self, baseline: list[str], system: list[str], refs: list[str],
+                            n_bootstrap: int, seed: int) -> float:
+        """sacreBLEU's `PairedTest` (paired bootstrap, its own statistic) on segments."""
         with sacrebleu_seed(seed):
             test = PairedTest([("baseline", baseline), ("system", system)], {self.name: self._make()}, [refs],
                               test_type="bs", n_samples=n_bootstrap)
@@ -91,6 +136,14 @@ class SacreBleuMetric(Metric):
         if abs(base.score - sys_.score) <= ZERO_DIFFERENCE:
             return 1.0  # PairedTest would say 1/(n+1): see base.paired_bootstrap_p
         return float(sys_.p_value)
+
+
+def _resampled_scores(metric: SacreMetric, stats: list, codes: np.ndarray, idx: np.ndarray) -> list[SacreScore]:
+    """sacreBLEU's score of each resample: rows of `idx` draw units (clusters), whose float32 summed
+    segment statistics are summed and scored, as `significance._bootstrap_resample` does for segments."""
+    units = np.zeros((int(codes.max()) + 1, len(stats[0])), dtype="float32")
+    np.add.at(units, codes, np.array(stats, dtype="float32"))
+    return [metric._compute_score_from_stats(units[row].sum(0)) for row in idx]
 
 
 @METRICS.register("bleu")
