@@ -20,6 +20,7 @@ from bench import provenance, verdict
 from bench.config import from_dict
 from bench.errors import BenchError
 from bench.metrics.base import Clusters
+from bench.models import adapter_class
 from bench.results import SCHEMA_VERSION
 from bench.samples import SampleStore, sample_key
 from bench.scoring import score_slices, score_task
@@ -86,7 +87,7 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
     name, ids = task.task, manifest["ids"]
     outputs, roles, refs, complete = {}, {}, None, {}
     for system, desc in manifest["systems"].items():
-        if desc["role"] == "assisted":
+        if _lossless(desc):  # no quality pass of its own
             continue
         store = SampleStore(run_dir / "samples" / name / f"{system}.jsonl")
         rows = [store.rows.get(sample_key(name, i, desc["hash"])) for i in ids]
@@ -116,7 +117,7 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
                          **_verdict(scores[system]))
             if slices:
                 entry["slices"] = {v: _slice_entry(s[system]) for v, s in slices.items()}
-        elif desc["role"] == "assisted" and llm in scores:
+        elif _lossless(desc) and llm in scores:
             entry.update(_assisted_quality(scores[llm], speeds, system, llm))
             if slices:
                 entry["slices"] = {v: _slice_entry(s[llm], lossless=True) for v, s in slices.items()}
@@ -173,6 +174,12 @@ def _unpaired(quality: dict) -> dict:
     return {m: {**{k: v for k, v in q.items() if k not in ("p_vs_llm", "p_vs_slm", "paired_test")}, "ci": None,
                 "same_as_llm": True}
             for m, q in quality.items()}
+
+
+def _lossless(desc: dict) -> bool:
+    """Whether a stored system's adapter declares its outputs the LLM's (`ModelAdapter.lossless`)."""
+    cls = adapter_class(desc["adapter"])
+    return cls is not None and cls.lossless
 
 
 def _llm(manifest: dict) -> str | None:

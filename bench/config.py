@@ -8,7 +8,6 @@ fails in the first second with the file and dotted key named, not hours into a r
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import types
@@ -18,7 +17,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 D = TypeVar("D")
 
@@ -85,9 +84,8 @@ def _build(cls: type[D], data: Any, where: str, prefix: str) -> D:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(fields)}"
-            raise BenchError(f"{where}: unknown key '{prefix}{key}'; {hint}")
+            hint = did_you_mean(key, fields) or f"; known: {', '.join(fields)}"
+            raise BenchError(f"{where}: unknown key '{prefix}{key}'{hint}")
     kwargs = {}
     for name, field in fields.items():
         if name in data:
@@ -119,8 +117,7 @@ def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
     if origin is Literal:
         if value in args:
             return value
-        close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(value, args)
         allowed = ", ".join(repr(a) for a in args)
         raise BenchError(f"{where}: '{key}' must be one of {allowed}, got {value!r}{hint}")
     if origin is list and isinstance(value, list):

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from bench.errors import BenchError
-from bench.models import GenSettings, get_adapter, parse_model_args
+from bench.models import MODELS, GenSettings, get_adapter, parse_model_args
 from bench.scoring import score_slices, score_task, trivial_predictions, trivial_systems
 from bench.tasks import Task
 from bench.verdict import ROLES, verdict_of
@@ -53,7 +53,7 @@ def evaluate(task: Task, systems: list[SystemSpec], split: str = "test", limit: 
         if spec.name in outputs:
             raise BenchError(f"system name '{spec.name}' is used twice")
         args = dict(spec.args)
-        if spec.adapter == "hf-causal":
+        if MODELS.get(spec.adapter).chat_from_task:
             args.setdefault("chat", task.chat)
         args.setdefault("reserve_new_tokens", gen.max_new_tokens)
         adapter = get_adapter(spec.adapter, **args)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -18,6 +17,7 @@ from tqdm.auto import tqdm
 
 from bench.l2s import LLMToSLM
 from bench.paths import cache_dir, umask_mode
+from bench.results import replacing
 
 SHARD = 256
 
@@ -38,9 +38,9 @@ def cached_features(model: LLMToSLM, prompts: list[list[int]], batch_size: int =
         chunk = prompts[start:start + SHARD]
         if not path.exists():
             tensors = {str(i): f for i, f in enumerate(_compute(model, chunk, batch_size))}
-            save_file(tensors, str(path) + ".tmp")
-            umask_mode(str(path) + ".tmp")
-            os.replace(str(path) + ".tmp", path)
+            with replacing(path) as tmp:
+                save_file(tensors, str(tmp))
+                umask_mode(tmp)
         loaded = load_file(str(path))
         out.extend(loaded[str(i)] for i in range(len(chunk)))
     return out

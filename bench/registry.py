@@ -9,22 +9,28 @@ nothing unless it is actually used.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from importlib import metadata
 from typing import Generic, TypeVar
 
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 
 T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A named collection of `T`s, e.g. `Registry[type[ModelAdapter]]("model adapter", "l2s_bench.models")`."""
+    """A named collection of `T`s, e.g. `Registry[type[ModelAdapter]]("model adapter", "l2s_bench.models",
+    base_cls=ModelAdapter)`.
 
-    def __init__(self, kind: str, entry_point_group: str) -> None:
+    With `base_cls` (lm-eval's `Registry(base_cls=...)`), only subclasses of it are accepted: a class
+    registered by decorator is checked when it registers, one from an entry point when it loads, so a
+    wrong plugin fails with its name and the base it should extend, not later with a missing method.
+    """
+
+    def __init__(self, kind: str, entry_point_group: str, base_cls: type | None = None) -> None:
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.base_cls = base_cls
         self._items: dict[str, T] = {}
         self._entry_points: dict[str, metadata.EntryPoint] | None = None
 
@@ -36,6 +42,7 @@ class Registry(Generic[T]):
         """
 
         def decorator(obj: T) -> T:
+            self._check_base(name, obj, "")
             existing = self._items.get(name)
             if existing is not None and existing is not obj:
                 raise ValueError(f"{self.kind} {name!r} is already registered to {existing!r}")
@@ -58,6 +65,7 @@ class Registry(Generic[T]):
                 f"{self.kind} {name!r}: entry point {entry_point.value!r} "
                 f"(group {self.entry_point_group!r}) failed to load: {type(exc).__name__}: {exc}"
             ) from exc
+        self._check_base(name, obj, f" (entry point {entry_point.value!r}, group {self.entry_point_group!r})")
         self._items[name] = obj
         return obj
 
@@ -75,10 +83,14 @@ class Registry(Generic[T]):
             self._entry_points = {ep.name: ep for ep in found}
         return self._entry_points
 
+    def _check_base(self, name: str, obj: object, where: str) -> None:
+        """BenchError unless `obj` is a subclass of `base_cls` (when the registry has one)."""
+        base = self.base_cls
+        if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
+            raise BenchError(f"{self.kind} {name!r}{where}: {obj!r} is not a subclass of "
+                             f"{base.__module__}.{base.__qualname__}")
+
     def _unknown_message(self, name: str) -> str:
         known = self.names()
-        message = f"unknown {self.kind} {name!r}"
-        close = difflib.get_close_matches(name, known, n=1)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-        return message + f" (known: {', '.join(known) if known else 'none'})"
+        return (f"unknown {self.kind} {name!r}{did_you_mean(name, known)}"
+                f" (known: {', '.join(known) if known else 'none'})")

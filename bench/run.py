@@ -30,7 +30,7 @@ from bench import checkpoint, data, machine, provenance, train
 from bench.assemble import assemble
 from bench.config import config_hash
 from bench.errors import BenchError
-from bench.models import GenSettings, ModelAdapter, get_adapter
+from bench.models import FOR_ASSISTED, FOR_TRAINED, MODELS, GenSettings, ModelAdapter, adapter_args, get_adapter
 from bench.paths import cache_dir
 from bench.results import check_not_newer, write_json
 from bench.samples import SampleStore, prompt_hash, sample_key
@@ -163,7 +163,7 @@ def run_task(suite: Suite, task: Task, run_dir: Path) -> None:
                 "systems": {s.name: s.describe() for s in [*trivials, *systems.values()]}}, folder / "_manifest.json")
     for system in systems.values():
         store = SampleStore(folder / f"{system.name}.jsonl")
-        todo = [] if system.role == "assisted" else [
+        todo = [] if MODELS.get(system.adapter).lossless else [
             (i, s) for i, s in enumerate(samples) if sample_key(name, str(s["id"]), system.hash) not in store]
         speed_files = {b: run_dir / "speed" / name / f"{system.name}.{b}.json" for b in suite.speed.backends}
         speed_todo = [b for b, f in speed_files.items() if suite.speed.enabled and not _fresh(f, system.hash, suite.speed)]
@@ -185,28 +185,35 @@ def run_task(suite: Suite, task: Task, run_dir: Path) -> None:
 
 def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
     """Train what is missing and turn every system into an adapter + arguments (trained systems become
-    `llm2slm` on their final checkpoint; `assisted` pairs its target LLM with its SLM's checkpoint)."""
+    `FOR_TRAINED` on their final checkpoint; an assisted system becomes `FOR_ASSISTED`, pairing its target's
+    arguments with its assistant's checkpoint). What each adapter declares (`ModelAdapter`) decides the rest:
+    whether `chat` defaults to the task's, and which arguments name checkpoints whose weights are hashed."""
     defs = suite.for_task(task.task)
     gen = _quality_gen(task)
     common = {"device": suite.device, "dtype": suite.dtype, "reserve_new_tokens": reserve_tokens(suite, task)}
     resolved: dict[str, Resolved] = {}
-    for name, d in sorted(defs.items(), key=lambda kv: kv[1].role == "assisted"):  # assisted needs the others
+    for name, d in sorted(defs.items(), key=lambda kv: kv[1].paired):  # paired systems need the others
         if d.train:
             final = train.finished(d.train, overrides=d.overrides) or train.train(d.train, resume=True,
                                                                                   overrides=d.overrides)
-            adapter, args = "llm2slm", {"checkpoint": str(final), **d.args}
-        elif d.role == "assisted":
+            adapter = FOR_TRAINED
+            args = {MODELS.get(adapter).checkpoint_arg: str(final), **d.args}
+        elif d.paired:
             target, draft = resolved[d.target], resolved[d.assistant]
-            adapter = "assisted"
-            args = {**{k: v for k, v in target.args.items() if k not in common}, "assistant": draft.args["checkpoint"]}
+            adapter = FOR_ASSISTED
+            args = {**{k: v for k, v in target.args.items() if k not in common},
+                    MODELS.get(adapter).draft_arg: draft.args[MODELS.get(draft.adapter).checkpoint_arg]}
         else:
             adapter, args = d.adapter, dict(d.args)
-        if adapter in ("hf-causal", "assisted"):
+        cls = MODELS.get(adapter)
+        if cls.chat_from_task:
             args.setdefault("chat", task.chat)
         args = {**common, **args}
-        weights = {k: checkpoint.read_meta(args[k])["weights_sha256"] for k in ("checkpoint", "assistant") if k in args}
+        adapter_args(adapter, cls, args)  # an argument the adapter does not take fails here, before any work
+        weights = {k: checkpoint.read_meta(args[k])["weights_sha256"]
+                   for k in (cls.checkpoint_arg, cls.draft_arg) if k is not None and k in args}
         resolved[name] = Resolved(name, d.role, adapter, args, _system_hash(task, adapter, args, weights, gen),
-                                  weights.get("checkpoint"))
+                                  weights.get(cls.checkpoint_arg) if cls.checkpoint_arg is not None else None)
     return resolved
 
 
@@ -316,7 +323,7 @@ def speed_pass(adapter: ModelAdapter, task: Task, items: list[dict], spec: Speed
               "task": task.task, "backend": backend}
     try:
         with torch.inference_mode(), peak_memory(device) as memory:
-            counters = getattr(adapter, "counters", None)
+            counters = adapter.counters
             if counters is not None:
                 counters.update(dict.fromkeys(counters, 0))
             full = tracker.measure([(_batch_key(b), call(b, full_gen, True)) for b in batches], batch=spec.batch_size)

@@ -40,6 +40,11 @@ class SystemDef:
     target: str | None = None  # assisted: the LLM system
     assistant: str | None = None  # assisted: the SLM-baseline system that drafts
 
+    @property
+    def paired(self) -> bool:
+        """An assisted system: made from two others (`target`, `assistant`) rather than named or trained."""
+        return self.role == "assisted"
+
 
 @dataclass
 class QualitySpec:
@@ -157,7 +162,7 @@ def check(suite: Suite, where: str) -> None:
         here = f"{where}: systems.{name}"
         if name == "trivial":
             raise BenchError(f"{here}: 'trivial' is added to every task; choose another name")
-        if s.role == "assisted":
+        if s.paired:
             for key in ("target", "assistant"):
                 ref = getattr(s, key)
                 if ref not in suite.systems:

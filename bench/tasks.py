@@ -10,7 +10,6 @@ entry-point group (an entry point that loads to a folder path).
 
 from __future__ import annotations
 
-import difflib
 import logging
 import string
 from dataclasses import dataclass, field
@@ -277,8 +276,7 @@ def load_task_file(path: str | Path) -> Task:
 
     for i, spec in enumerate(task.metrics):
         if spec.name not in METRICS:
-            close = difflib.get_close_matches(spec.name, METRICS.names(), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(METRICS.names())})"
+            hint = did_you_mean(spec.name, METRICS.names()) or f" (known: {', '.join(METRICS.names())})"
             raise BenchError(f"{where}: metrics[{i}].name: unknown metric '{spec.name}'{hint}")
         try:
             METRICS.get(spec.name)(**spec.options)

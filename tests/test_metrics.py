@@ -13,7 +13,7 @@ from sacrebleu.significance import PairedTest
 
 import bench.metrics.rouge as rouge_mod
 from bench.errors import BenchError
-from bench.metrics import METRICS, Score, get_metric, score_all
+from bench.metrics import METRICS, Score, get_metric
 from bench.metrics.base import PAIRED_TESTS, Clusters
 from bench.metrics.overlap import STOPWORDS, content_words, normalise
 from bench.metrics.rouge import regex_sentences
@@ -558,13 +558,11 @@ def test_bad_options(name, options, message):
         get_metric(name, **options)
 
 
-def test_score_to_dict_and_score_all():
+def test_score_to_dict():
     refs, good, _ = corpus()
-    scores = score_all([get_metric("chrf"), get_metric("exact_match")], good, refs, n_bootstrap=100)
-    assert list(scores) == ["chrf", "exact_match"] and all(isinstance(s, Score) for s in scores.values())
-    d = scores["exact_match"].to_dict()
+    score = get_metric("exact_match").score(good, refs, n_bootstrap=100)
+    assert isinstance(score, Score)
+    d = score.to_dict()
     assert set(d) == {"value", "ci", "signature", "n"} and d["value"] == pytest.approx(100 / 3)
     assert isinstance(d["ci"], list) and len(d["ci"]) == 2 and d["n"] == 30
     assert get_metric("bleu").score(good, refs, n_bootstrap=0).to_dict()["ci"] is None
-    with pytest.raises(BenchError, match="listed twice: chrf"):
-        score_all([get_metric("chrf"), get_metric("chrf", word_order=2)], good, refs)

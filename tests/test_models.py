@@ -1,14 +1,18 @@
 """Model adapters: the registry, the HF baselines and the trained-system adapter behind one interface."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from bench import pretrained, train
 from bench.errors import BenchError
-from bench.models import MODELS, GenSettings, get_adapter
-from bench.models.base import ModelAdapter, render_prompt, strip_generated, tokenize_prompts
+from bench.models import (FOR_ASSISTED, FOR_TRAINED, MODELS, GenSettings, adapter_args, constructor_args,
+                          get_adapter)
+from bench.models.base import Encoded, ModelAdapter, no_mark, render_prompt, strip_generated, tokenize_prompts
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_builtins_registered_and_did_you_mean():
@@ -88,3 +92,124 @@ def test_prompt_helpers(tiny):
     assert cut == 1 and len(seqs[0]) == 3
     eos = tok.eos_token_id
     assert strip_generated(torch.tensor([[5, 6, eos, 7], [8, eos, eos, eos]]), tok) == [[5, 6], [8]]
+
+
+# ------------------------------------------------------------ what an adapter declares; the arguments it gets
+
+class Echo(ModelAdapter):
+    """An out-of-tree adapter: no device, dtype or reserve_new_tokens in its constructor; it declares
+    that `chat` follows the task and that `weights` names the checkpoint it runs."""
+
+    name = "test-echo"
+    chat_from_task = True
+    checkpoint_arg = "weights"
+
+    def __init__(self, weights: str = "", chat: bool = False, upper: bool = False):
+        self.weights, self.chat, self.upper = weights, chat, upper
+
+    def encode(self, prompts, mark=no_mark):
+        return Encoded({}, [len(p) for p in prompts])
+
+    def decode(self, encoded, gen):
+        return [[] for _ in encoded.prompt_tokens]
+
+
+class Open(ModelAdapter):
+    """Keeps whatever it is given (its **options reach no base constructor)."""
+
+    encode, decode = Echo.encode, Echo.decode
+
+    def __init__(self, **options):
+        self.options = options
+
+
+@pytest.fixture
+def echo():
+    MODELS.register(Echo.name)(Echo)
+    yield Echo
+    MODELS._items.pop(Echo.name, None)
+
+
+def test_adapters_declare_what_the_runner_resolves():
+    from bench.models.assisted import Assisted
+    from bench.models.hf import HFCausal, HFSeq2Seq
+    from bench.models.llm2slm import LLM2SLMAdapter
+
+    assert (ModelAdapter.counters, ModelAdapter.chat_from_task, ModelAdapter.checkpoint_arg, ModelAdapter.draft_arg,
+            ModelAdapter.lossless) == (None, False, None, None, False)
+    assert HFCausal.chat_from_task and Assisted.chat_from_task and not HFSeq2Seq.chat_from_task
+    assert not LLM2SLMAdapter.chat_from_task  # it defaults to what the checkpoint was trained with
+    assert MODELS.get(FOR_TRAINED).checkpoint_arg == "checkpoint"
+    assert MODELS.get(FOR_ASSISTED).draft_arg == "assistant" and MODELS.get(FOR_ASSISTED).lossless
+
+
+def test_runners_never_test_for_an_adapter_name():
+    root = Path(__file__).resolve().parents[1] / "bench"
+    names = [n for n in MODELS.names() if n != Echo.name]
+    for module in ("run.py", "assemble.py", "evaluate.py", "metrics/judge.py"):
+        text = (root / module).read_text()
+        assert not [n for n in names if f'"{n}"' in text or f"'{n}'" in text], module
+
+
+def _suite_and_task(tmp_path, systems: dict):
+    from bench.config import from_dict
+    from bench.suite import Suite
+    from bench.tasks import get_task
+
+    task_file = tmp_path / "tiny-kjv.yaml"
+    task_file.write_text(json.dumps({
+        "task": "tiny-kjv", "family": "translation", "dataset": {"path": str(FIXTURES / "kjv-web")},
+        "prompts": {"decoder": "Rewrite in modern English: {source}"}, "metrics": [{"name": "chrf"}],
+        "generation": {"max_new_tokens": 8}, "chat": True}))
+    suite = from_dict(Suite, {"suite": "t", "tasks": [str(task_file)], "systems": systems}, "test")
+    return suite, get_task(str(task_file))
+
+
+def test_runner_resolves_a_plugin_adapter_by_what_it_declares(echo, tmp_path, monkeypatch):
+    from bench import run
+
+    monkeypatch.setattr("bench.checkpoint.read_meta", lambda path: {"weights_sha256": f"sha-of-{path}"})
+    suite, task = _suite_and_task(tmp_path, {"llm": {"role": "llm", "adapter": Echo.name, "args": {"weights": "w"}}})
+    system = run.resolve_systems(suite, task)["llm"]
+    assert system.args == {"device": "cpu", "dtype": "float32", "reserve_new_tokens": 8, "weights": "w", "chat": True}
+    assert system.weights == "sha-of-w"  # the declared checkpoint argument is hashed by its weights
+    gen = GenSettings(max_new_tokens=8)
+    assert system.hash == run._system_hash(task, Echo.name, system.args, {"weights": "sha-of-w"}, gen)
+    # the runner's device, dtype and reserve_new_tokens are left out of a constructor that lacks them
+    adapter = get_adapter(system.adapter, **system.args)
+    assert isinstance(adapter, Echo) and (adapter.weights, adapter.chat) == ("w", True)
+    assert adapter.counters is None
+
+
+def test_unknown_suite_argument_fails_when_systems_are_resolved(echo, tmp_path):
+    from bench import run
+
+    suite, task = _suite_and_task(tmp_path, {"llm": {"role": "llm", "adapter": Echo.name, "args": {"wieghts": "w"}}})
+    with pytest.raises(BenchError) as info:
+        run.resolve_systems(suite, task)
+    assert str(info.value) == ("unknown argument 'wieghts' for test-echo (accepts: weights, chat, upper); "
+                               "did you mean 'weights'?")
+
+
+def test_unknown_argument_is_one_clear_error_before_any_model_loads(capsys):
+    with pytest.raises(BenchError) as info:
+        get_adapter("hf-causal", sorce="smollm2-135m-instruct", device="cpu")
+    assert str(info.value) == ("unknown argument 'sorce' for hf-causal (accepts: source, chat, max_prompt_tokens, "
+                               "reserve_new_tokens, device, dtype); did you mean 'source'?")
+    with pytest.raises(BenchError, match=r"unknown argument 'sorce' for assisted \(accepts: source, assistant, chat,"):
+        get_adapter("assisted", sorce="x", assistant="y")  # **kwargs followed into HFAdapter's constructor
+    from bench.cli import main
+
+    assert main(["generate", "--model", "hf-causal", "--model-args", "sorce=x", "hello"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown argument 'sorce' for hf-causal" in err and "did you mean 'source'" in err
+
+
+def test_constructor_args_follow_kwargs_to_the_base():
+    from bench.models.assisted import Assisted
+
+    assert constructor_args(Echo) == ["weights", "chat", "upper"]
+    assert constructor_args(Assisted)[:3] == ["source", "assistant", "chat"]
+    assert constructor_args(Open) is None  # accepts anything, so it gets everything
+    assert adapter_args("open", Open, {"x": 1, "device": "cpu"}) == {"x": 1, "device": "cpu"}
+    assert adapter_args("test-echo", Echo, {"chat": True, "device": "cpu", "dtype": "float32"}) == {"chat": True}

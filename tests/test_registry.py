@@ -99,3 +99,45 @@ def test_broken_entry_point_names_it_and_its_error(entry_points):
     assert "'broken'" in message
     assert "tests.no_such_plugin:Adapter" in message
     assert "ModuleNotFoundError" in message and "tests.no_such_plugin" in message
+
+
+class Base:
+    pass
+
+
+def test_base_class_is_checked_at_registration():
+    reg: Registry[type[Base]] = Registry("model adapter", GROUP, base_cls=Base)
+
+    @reg.register("good")
+    class Good(Base):
+        pass
+
+    assert reg.get("good") is Good
+    for wrong in (object, Base(), type("NotABase", (), {})):
+        with pytest.raises(BenchError, match=r"model adapter 'bad': .* is not a subclass of .*\.Base$"):
+            reg.register("bad")(wrong)
+    assert "bad" not in reg.names()
+
+
+def test_entry_point_outside_the_base_class_fails_when_loaded(entry_points):
+    from bench.models import ModelAdapter
+
+    entry_points(("ext", "tests.plugin_example:ExtAdapter"))  # a plain class, not a ModelAdapter
+    reg: Registry[type[ModelAdapter]] = Registry("model adapter", GROUP, base_cls=ModelAdapter)
+    with pytest.raises(BenchError) as info:
+        reg.get("ext")
+    message = str(info.value)
+    assert "'ext'" in message and "tests.plugin_example:ExtAdapter" in message
+    assert "is not a subclass of bench.models.base.ModelAdapter" in message
+
+
+def test_model_and_metric_registries_check_their_base_class():
+    from bench.metrics import METRICS, Metric
+    from bench.models import MODELS, ModelAdapter
+
+    assert MODELS.base_cls is ModelAdapter and METRICS.base_cls is Metric
+    with pytest.raises(BenchError, match="is not a subclass of bench.models.base.ModelAdapter"):
+        MODELS.register("not-an-adapter")(type("NotAnAdapter", (), {}))
+    with pytest.raises(BenchError, match="is not a subclass of bench.metrics.base.Metric"):
+        METRICS.register("not-a-metric")(type("NotAMetric", (), {}))
+    assert "not-an-adapter" not in MODELS.names() and "not-a-metric" not in METRICS.names()

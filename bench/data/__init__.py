@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.paths import cache_dir
 from bench.registry import Registry
+from bench.results import write_atomic
 
 SPLITS = ("train", "valid", "test")
 DATASETS: Registry[Callable[[str], tuple[dict[str, list[dict]], dict]]] = Registry("data set", "l2s_bench.datasets")
@@ -61,12 +61,6 @@ def subsample(records: list[dict], limit: int | None, seed: int = 0) -> list[dic
         return records
     keep = sorted(random.Random(seed).sample(range(len(records)), limit))
     return [records[i] for i in keep]
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def write_splits(out_dir: Path, rows: dict[str, list[dict]], manifest: dict) -> Path:

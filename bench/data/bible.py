@@ -14,7 +14,6 @@ Regenerate the committed test fixtures with `python -m bench.data.bible fixture`
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import html
 import math
@@ -28,9 +27,10 @@ from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
-from bench.data import DATASETS, write_atomic, write_splits
+from bench.data import DATASETS, write_splits
 from bench.data.apt import apt_install
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
+from bench.results import write_atomic
 
 PAIRS = {"kjv-web": ("engKJV2006eb", "engWEB2015eb"), "bible-en-es": ("engWEB2015eb", "spaRV1909eb")}
 PACKAGES = {"engKJV2006eb": "sword-text-kjv", "engWEB2015eb": "sword-text-web", "spaRV1909eb": "sword-text-sparv"}
@@ -197,8 +197,7 @@ def misnumbered(module: dict[str, Verse], pivot: dict[str, Verse], window: int =
 
 def _check_name(name: str) -> tuple[str, str]:
     if name not in PAIRS:
-        close = difflib.get_close_matches(name, PAIRS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(PAIRS)}"
+        hint = did_you_mean(name, PAIRS) or f"; known: {', '.join(PAIRS)}"
         raise BenchError(f"unknown Bible dataset '{name}'{hint}")
     return PAIRS[name]
 

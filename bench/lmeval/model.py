@@ -43,7 +43,7 @@ from bench.pretrained import prompt_budget
 log = logging.getLogger(__name__)
 
 
-@register_model("llm2slm")
+@register_model(LLM2SLMAdapter.name)
 class LLM2SLMLM(LM):
     """lm-eval's three request types over one `llm2slm` adapter (see the module docstring)."""
 

@@ -10,11 +10,11 @@ exact_match, content_f1; judge (optional, needs a judge model). Third-party metr
 group (see `bench.registry`). The design and the statistics are described in `bench.metrics.base`.
 """
 
-from bench.metrics.base import METRICS, MeanOfSegments, Metric, Option, Score, get_metric, score_all
+from bench.metrics.base import METRICS, MeanOfSegments, Metric, Option, Score, get_metric
 from bench.metrics.judge import Judge
 from bench.metrics.overlap import ContentF1, ExactMatch
 from bench.metrics.rouge import Rouge1, Rouge2, RougeL, RougeLsum
 from bench.metrics.sacre import Bleu, Chrf
 
-__all__ = ["METRICS", "Metric", "MeanOfSegments", "Option", "Score", "get_metric", "score_all",
+__all__ = ["METRICS", "Metric", "MeanOfSegments", "Option", "Score", "get_metric",
            "Bleu", "Chrf", "Rouge1", "Rouge2", "RougeL", "RougeLsum", "ExactMatch", "ContentF1", "Judge"]

@@ -31,7 +31,6 @@ Paired tests (`PAIRED_TESTS`, see `paired_bootstrap_p`): `sacrebleu`, the defaul
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -42,8 +41,6 @@ import numpy as np
 
 from bench.errors import BenchError, did_you_mean
 from bench.registry import Registry
-
-METRICS: Registry[type[Metric]] = Registry("metric", "l2s_bench.metrics")
 
 # A corpus-level difference at or below this (on the 0-100 scale) counts as "no difference": the
 # paired test then returns p = 1.0 instead of sacreBLEU's 1/(n_bootstrap + 1) (see `paired_bootstrap_p`).
@@ -142,6 +139,9 @@ class Metric(ABC):
     @abstractmethod
     def _paired_p(self, baseline: list[str], system: list[str], refs: list[str], n_bootstrap: int, seed: int,
                   clusters: Clusters | None, test: str) -> float: ...
+
+
+METRICS: Registry[type[Metric]] = Registry("metric", "l2s_bench.metrics", base_cls=Metric)
 
 
 class MeanOfSegments(Metric):
@@ -336,8 +336,7 @@ def resolve_options(metric: str, spec: dict[str, Option], given: dict[str, Any])
     """
     for key, value in given.items():
         if key not in spec:
-            close = difflib.get_close_matches(key, list(spec), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, spec)
             known = ", ".join(spec) if spec else "none"
             raise BenchError(f"metric {metric!r}: unknown option {key!r}{hint} (options: {known})")
         option = spec[key]
@@ -346,8 +345,7 @@ def resolve_options(metric: str, spec: dict[str, Option], given: dict[str, Any])
             names = " or ".join("None" if t is type(None) else t.__name__ for t in option.types)
             raise BenchError(f"metric {metric!r}: option {key!r} must be {names}, got {value!r}")
         if option.choices is not None and value not in option.choices:
-            close = difflib.get_close_matches(str(value), [str(c) for c in option.choices], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(value, option.choices)
             raise BenchError(f"metric {metric!r}: option {key!r} is {value!r}{hint} "
                              f"(one of: {', '.join(map(str, option.choices))})")
     return {key: given.get(key, option.default) for key, option in spec.items()}
@@ -359,12 +357,3 @@ def get_metric(name: str, **options: Any) -> Metric:
     """The metric registered as `name`, configured with `options` (BenchError with did-you-mean if unknown)."""
     return METRICS.get(name)(**options)
 
-
-def score_all(metrics: list[Metric], hyps: list[str], refs: list[str],
-              n_bootstrap: int = 1000, seed: int = 12345) -> dict[str, Score]:
-    """Every metric on one system, keyed by metric name (names must be distinct)."""
-    names = [m.name for m in metrics]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise BenchError(f"metric(s) listed twice: {', '.join(duplicated)}")
-    return {m.name: m.score(hyps, refs, n_bootstrap=n_bootstrap, seed=seed) for m in metrics}

@@ -49,9 +49,9 @@ class Judge(MeanOfSegments):
 
     def _judge(self):
         if self._adapter is None:  # loaded on first use, so validating a task does not load a model
-            from bench.models import get_adapter
+            from bench.models import FOR_JUDGE, get_adapter
 
-            self._adapter = get_adapter("hf-causal", source=self.options["source"], chat=True,
+            self._adapter = get_adapter(FOR_JUDGE, source=self.options["source"], chat=True,
                                         reserve_new_tokens=self.options["max_new_tokens"])
         return self._adapter
 

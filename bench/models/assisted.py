@@ -21,6 +21,9 @@ class Assisted(HFAdapter):
     """`source`: the LLM (as for hf-causal); `assistant`: an SLM-baseline checkpoint sharing its vocabulary."""
 
     name = "assisted"
+    chat_from_task = True
+    draft_arg = "assistant"
+    lossless = True  # greedy speculative decoding: the LLM verifies every drafted token
 
     def __init__(self, source: str = "smollm2-135m-instruct", assistant: str = "", **kwargs):
         if not assistant:

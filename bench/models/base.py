@@ -59,7 +59,15 @@ class Encoded:
 
 
 class ModelAdapter(ABC):
-    """A system under test. Subclasses register with `@MODELS.register("name")`."""
+    """A system under test. Subclasses register with `@MODELS.register("name")`.
+
+    Besides `encode`/`decode`, an adapter declares what the runners (`bench.run`, `bench.evaluate`)
+    need to know about it, so that they never test for an adapter's name: the class attributes
+    `chat_from_task`, `checkpoint_arg`, `draft_arg`, `lossless`, and the instance attribute `counters`.
+    The runners pass the constructor only the arguments it accepts (`bench.models.adapter_args`): the
+    runner-supplied `device`, `dtype` and `reserve_new_tokens` are dropped where it lacks them, while
+    an argument a user gave that it lacks is an error.
+    """
 
     name: ClassVar[str]
     tokenizer: PreTrainedTokenizerBase  # reads prompts
@@ -70,6 +78,20 @@ class ModelAdapter(ABC):
     decode_stage: str = "generate"  # the speed tracker's name for what `decode` does
     device: str = "cpu"
     hash: str = ""  # sha256 of the weights, recorded in results
+    # Counts the speed pass reports with its measurement (zeroed before the timed runs, read after them;
+    # `llm_forwards` and `generated_tokens` also give `tokens_per_llm_forward`); None: nothing to count.
+    counters: dict[str, int] | None = None
+
+    # What the runner resolves for the adapter:
+    chat_from_task: ClassVar[bool] = False  # `chat`, unless given, is the task's `chat` setting
+    checkpoint_arg: ClassVar[str | None] = None  # the argument naming the l2s-bench checkpoint it runs: a
+    # suite's `train:` system runs its final checkpoint through it (`bench.models.FOR_TRAINED`), and the
+    # checkpoint's weights sha256 goes into the system hash and the results as the system's weights
+    draft_arg: ClassVar[str | None] = None  # the argument naming a drafting checkpoint (speculative
+    # decoding): a suite's `assisted` system (`bench.models.FOR_ASSISTED`) gets its target's own arguments
+    # plus its assistant's checkpoint here; its weights sha256 goes into the system hash
+    lossless: ClassVar[bool] = False  # greedy outputs equal its target LLM's: the runner skips its quality
+    # pass, and scoring reports the LLM's quality as its own
 
     @abstractmethod
     def encode(self, prompts: list[str], mark: Callable[[str], None] = no_mark) -> Encoded:

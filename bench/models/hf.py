@@ -47,6 +47,7 @@ class HFAdapter(ModelAdapter):
 @MODELS.register("hf-causal")
 class HFCausal(HFAdapter):
     name = "hf-causal"
+    chat_from_task = True
 
 
 @MODELS.register("hf-seq2seq")

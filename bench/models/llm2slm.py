@@ -18,6 +18,7 @@ class LLM2SLMAdapter(ModelAdapter):
 
     name = "llm2slm"
     decode_stage = "slm_decode"
+    checkpoint_arg = "checkpoint"
 
     def __init__(self, checkpoint: str = "", chat: bool | None = None, max_prompt_tokens: int = 1024,
                  reserve_new_tokens: int = 256, device: str = "cpu", dtype: str = "float32"):

@@ -53,7 +53,6 @@ SHAPES: dict[str, tuple[str, str, dict]] = {
 }
 PAIRS = ("t5-large:t5-small", "t5-base:t5-small", "flan-t5-large:gpt2", "flan-t5-xl:gpt2", "flan-t5-xl:t5-small",
          "smollm2-135m:smollm2-135m-4l")
-TEST_PAIRS = ("tiny-t5:tiny-llama", "tiny-llama:tiny-t5")
 SYSTEMS = ("llm", "slm", "l2s")
 
 
