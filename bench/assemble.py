@@ -19,7 +19,7 @@ from pathlib import Path
 from bench import provenance, verdict
 from bench.config import from_dict
 from bench.errors import BenchError
-from bench.metrics.base import Clusters
+from bench.metrics.base import METRICS, Clusters
 from bench.models import adapter_class
 from bench.results import SCHEMA_VERSION
 from bench.samples import SampleStore, sample_key
@@ -85,7 +85,7 @@ def _created(state: dict, path: Path) -> str:
 def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int,
                   clusters: Clusters | None) -> tuple[list[dict], dict]:
     name, ids = task.task, manifest["ids"]
-    outputs, roles, refs, complete = {}, {}, None, {}
+    outputs, roles, refs, complete, prompts = {}, {}, None, {}, {}
     for system, desc in manifest["systems"].items():
         if _lossless(desc):  # no quality pass of its own
             continue
@@ -98,6 +98,7 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
             continue
         outputs[system], roles[system] = [r["prediction"] for r in rows], desc["role"]
         refs = [r["reference"] for r in rows]
+        prompts[system] = _prompt_fields(rows)
     if refs is None:
         raise BenchError(f"{run_dir}: task {name} has no complete system to score")
     stats = {"n_bootstrap": n_boot, "seed": suite.quality.seed, "clusters": clusters, "paired": suite.quality.paired}
@@ -112,6 +113,8 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
                  "config_hash": desc["hash"], "n": len(ids)}
         if desc["role"] == "trivial":
             entry["trivial_rule"] = desc["args"]
+        else:
+            entry.update(prompts.get(system, {"prompts_truncated": None, "prompt_tokens": None}))
         if system in scores:
             entry.update(empty_predictions=scores[system]["empty_predictions"], quality=scores[system]["quality"],
                          **_verdict(scores[system]))
@@ -126,7 +129,8 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
         entry.update(_speed_fields(speeds, system, llm, suite))
         entries.append(entry)
     info = {"split": manifest["split"], "n": len(ids), "primary_metric": primary,
-            "metrics": [m.name for m in task.metrics], "higher_is_better": True, "trivial": task.trivial,
+            "metrics": [m.name for m in task.metrics], "higher_is_better": METRICS.get(primary).higher_is_better,
+            "trivial": task.trivial,
             "data_dir": manifest.get("data_dir")}
     if slices:
         info.update(slice_field=manifest["slices"]["field"], slices=list(slices))
@@ -156,6 +160,17 @@ def _stored_clusters(task, manifest: dict) -> Clusters | None:
                         task.task)
         return None
     return Clusters(stored["field"], tuple(stored["values"]))
+
+
+def _prompt_fields(rows: list[dict]) -> dict:
+    """`prompts_truncated` (how many of the scored prompts lost their start to fit the model) and
+    `prompt_tokens` ({max, mean} of the tokens read), from what the quality pass stored per row; null
+    where a row lacks it (rows stored before it was recorded, or an adapter that does not report it)."""
+    cut = [r.get("prompt_truncated") for r in rows]
+    lengths = [r.get("prompt_tokens") for r in rows]
+    return {"prompts_truncated": None if None in cut else sum(cut),
+            "prompt_tokens": None if None in lengths or not lengths else
+            {"max": max(lengths), "mean": round(sum(lengths) / len(lengths), 1)}}
 
 
 def _verdict(scored: dict) -> dict:

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from bench.tokens import pad_id, right_pad
+
 COPY_PROMPT = "Repeat this text exactly:\n{text}"
 REPEAT = {"sequences": 32, "length": 30, "seed": 1234, "first_id": 256}  # ids below first_id: special/byte tokens
 
@@ -51,13 +53,9 @@ def random_tokens(vocab: int, length: int, generator: torch.Generator, first_id:
 
 def pad_items(items: list[tuple[list[int], int]], pad: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Right-padded (ids, mask, labels); labels are -100 outside each item's labelled span."""
-    width = max(len(ids) for ids, _ in items)
-    ids = torch.full((len(items), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
+    ids, mask = right_pad([seq for seq, _ in items], pad)
     labels = torch.full_like(ids, -100)
     for row, (seq, start) in enumerate(items):
-        ids[row, :len(seq)] = torch.tensor(seq)
-        mask[row, :len(seq)] = 1
         labels[row, start:len(seq)] = torch.tensor(seq[start:])
     return ids, mask, labels
 
@@ -77,7 +75,7 @@ def diagnose(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: 
     """Both losses on `texts` (held-out: never the test splits) and on seeded random sequences."""
     was_training = model.training
     model.eval()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = pad_id(tokenizer)
     vocab = model.config.vocab_size
     positions = next((getattr(model.config, n) for n in ("max_position_embeddings", "n_positions")
                       if isinstance(getattr(model.config, n, None), int)), 1 << 30)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from bench.l2s import LLMToSLM
 from bench.paths import cache_dir, umask_mode
 from bench.results import replacing
+from bench.tokens import left_pad, pad_id
 
 SHARD = 256
 
@@ -48,7 +49,7 @@ def cached_features(model: LLMToSLM, prompts: list[list[int]], batch_size: int =
 
 @torch.no_grad()
 def _compute(model: LLMToSLM, prompts: list[list[int]], batch_size: int) -> list[torch.Tensor]:
-    pad = model.prompt_tokenizer.pad_token_id or 0
+    pad = pad_id(model.prompt_tokenizer, default=0)  # masked positions: any valid id does
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
     result: list[torch.Tensor | None] = [None] * len(prompts)
     device = next(model.llm.model.parameters()).device
@@ -60,14 +61,3 @@ def _compute(model: LLMToSLM, prompts: list[list[int]], batch_size: int) -> list
             result[i] = feats[row, ids.shape[1] - len(prompts[i]):].half().contiguous()
     return result
 
-
-def left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, mask), left-padded: the layout decoder-only `generate` needs, used in training too."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, s in enumerate(seqs):
-        if s:
-            ids[row, width - len(s):] = torch.tensor(s)
-            mask[row, width - len(s):] = 1
-    return ids, mask

@@ -46,6 +46,7 @@ from bench import copying, machine
 from bench.data import SPLITS, load_records, prepare
 from bench.errors import BenchError
 from bench.paths import cache_dir, save_weights
+from bench.tokens import pad_id
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -138,7 +139,7 @@ class Rows:
             raise BenchError(f"heal.mix needs weights for distill, copy, repeat (got {spec.mix})")
         counts = {k: int(round(spec.batch_size * spec.mix.get(k, 0) / total)) for k in ("copy", "repeat")}
         self.counts = {"distill": max(0, spec.batch_size - sum(counts.values())), **counts}
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.pad = pad_id(tokenizer)
 
     def at(self, step: int) -> dict[str, tuple]:
         rng = random.Random(self.spec.seed * 1_000_003 + step)

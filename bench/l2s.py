@@ -25,6 +25,7 @@ Decisions that matter, each measured or taken from the paper:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,6 +36,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from bench.errors import BenchError
 from bench.machine import resolve_dtype
 from bench.pretrained import prompt_budget
+from bench.tokens import pad_id
 
 
 @dataclass
@@ -150,16 +152,29 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.long().cumsum(-1) - 1).clamp_min(0)
 
 
-class LLMToSLM(nn.Module):
-    """SLM + projector (+ prompt-side linear); the frozen LLM is attached, not owned (see FrozenLLM)."""
+def _no_mark(stage: str) -> None:
+    """The default stage marker: timing off (see `LLMToSLM.prompt`)."""
 
-    def __init__(self, cfg: L2SConfig, slm: PreTrainedModel, slm_tokenizer: PreTrainedTokenizerBase,
-                 llm: FrozenLLM | None):
+
+class LLMToSLM(nn.Module):
+    """SLM + projector (+ prompt-side linear); the frozen LLM is attached, not owned (see FrozenLLM).
+
+    Two entry points, used by everything that runs the method (training, the `llm2slm` adapter,
+    lm-eval, `l2s-bench speed`):
+    - `prompt` (and `encode`, its inference form): the once-per-prompt work, LLM encode + projector
+      -> the SLM's prompt embeddings;
+    - `forward`: prompt + response -> (logits, loss), nanoGPT's shape.
+    `generate` decodes from `encode`'s output. Built without tokenizers (random weights, as
+    `l2s-bench speed` does), `shared_vocab` says whether the two models share a vocabulary, which
+    decides the prompt side as the tokenizers' vocabularies otherwise do."""
+
+    def __init__(self, cfg: L2SConfig, slm: PreTrainedModel, slm_tokenizer: PreTrainedTokenizerBase | None,
+                 llm: FrozenLLM | None, shared_vocab: bool | None = None):
         super().__init__()
         self.cfg, self.slm, self.slm_tokenizer, self.llm = cfg, slm, slm_tokenizer, llm
         self.is_seq2seq = bool(slm.config.is_encoder_decoder)
         d_slm = slm.get_input_embeddings().embedding_dim
-        self.prompt_side = self._prompt_side(cfg, llm, slm_tokenizer)
+        self.prompt_side = self._prompt_side(cfg, llm, slm_tokenizer, shared_vocab)
         self.prompt_proj = nn.Linear(llm.dim, d_slm) if self.prompt_side == "llm" else None
         if cfg.conditioning != "none":
             d_llm = llm.model.config.d_model if llm.is_seq2seq else llm.model.config.hidden_size
@@ -167,12 +182,18 @@ class LLMToSLM(nn.Module):
             self.projector = Projector(d_llm, cfg.d_proj or d_slm, d_slm)
 
     @staticmethod
-    def _prompt_side(cfg: L2SConfig, llm: FrozenLLM | None, slm_tokenizer: PreTrainedTokenizerBase) -> str:
+    def _prompt_side(cfg: L2SConfig, llm: FrozenLLM | None, slm_tokenizer: PreTrainedTokenizerBase | None,
+                     shared_vocab: bool | None) -> str:
         if cfg.conditioning == "none":
             return "slm"  # the SLM baseline reads its own tokens
         if llm is None:
             raise ValueError("an L2S model with LLM conditioning needs its LLM")
-        same_vocab = llm.tokenizer.get_vocab() == slm_tokenizer.get_vocab()
+        if shared_vocab is not None:
+            same_vocab = shared_vocab
+        elif llm.tokenizer is None or slm_tokenizer is None:
+            raise BenchError("without both tokenizers, LLMToSLM needs shared_vocab=True|False")
+        else:
+            same_vocab = llm.tokenizer.get_vocab() == slm_tokenizer.get_vocab()
         side = cfg.prompt_embedding if cfg.prompt_embedding != "auto" else ("slm" if same_vocab else "llm")
         if side == "slm" and not same_vocab:
             raise BenchError("prompt_embedding='slm' needs the SLM and LLM to share a vocabulary; use 'llm'")
@@ -210,64 +231,69 @@ class LLMToSLM(nn.Module):
             embeds = self.slm.get_input_embeddings()(ids)
         if not self.uses_llm:
             return embeds
-        projected = self.projector(self.norm(features)).to(embeds.dtype)
+        # normalized features are fp32; a model cast to bf16 (inference) needs them in its projector's dtype
+        projected = self.projector(self.norm(features).to(self.projector[0].weight.dtype)).to(embeds.dtype)
         real = mask.unsqueeze(-1).bool()
         if self.cfg.conditioning == "add":
             return embeds + projected * real
         return torch.where(real, projected, embeds)
 
-    def forward(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, response_ids: torch.Tensor,
-                response_mask: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean cross-entropy over response tokens only. Prompts come left-padded, responses right-padded
-        (ending in EOS); `features` may be precomputed (the on-disk cache) or are computed here."""
+    def prompt(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, features: torch.Tensor | None = None,
+               mark: Callable[[str], None] = _no_mark) -> torch.Tensor:
+        """The prompt side, once per prompt: the LLM's features (computed here unless given, as the
+        training cache gives them), then the SLM's prompt embeddings conditioned on them (B, m, d_slm).
+        Prompts come left-padded. `mark(stage)` is called as each stage ends, for the speed tracker:
+        "llm_encode" (when the LLM runs here), then "projector" ("embed" for the SLM baseline)."""
         if self.uses_llm and features is None:
             features = self.llm_features(prompt_ids, prompt_mask)
-        prompt = self.prompt_embeds(prompt_ids, prompt_mask, features)
-        labels = response_ids.masked_fill(~response_mask.bool(), -100)
+            mark("llm_encode")
+        embeds = self.prompt_embeds(prompt_ids, prompt_mask, features)
+        mark("projector" if self.uses_llm else "embed")
+        return embeds
+
+    def forward(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, response_ids: torch.Tensor,
+                response_mask: torch.Tensor, features: torch.Tensor | None = None,
+                labels: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, loss) of the response given the prompt, nanoGPT's shape. Prompts come left-padded,
+        responses right-padded (ending in EOS where training taught stopping); `features` may be
+        precomputed (the on-disk cache) or are computed here. Logits are fp32, in the SLM vocabulary.
+
+        `labels=True` (training, validation): the real response tokens are the targets; `loss` is their
+        mean cross-entropy and `logits` (N, V) are the N labelled positions only, in the row-major order
+        of `response_mask` (the head never runs on padding, which is most of training's cost saving).
+        `labels=False` (scoring fixed responses, lm-eval's loglikelihood): `loss` is None and `logits`
+        (B, n, V) cover every response position, position j predicting response token j."""
+        prompt = self.prompt(prompt_ids, prompt_mask, features)
+        real = response_mask.bool()
         if self.is_seq2seq:
-            return self.slm(inputs_embeds=prompt, attention_mask=prompt_mask, labels=labels).loss
+            out = self.slm(inputs_embeds=prompt, attention_mask=prompt_mask,
+                           labels=response_ids.masked_fill(~real, -100))  # decoder inputs: labels shifted
+            return (out.logits[real].float(), out.loss) if labels else (out.logits.float(), None)
         response = self.slm.get_input_embeddings()(response_ids)
         mask = torch.cat([prompt_mask, response_mask], 1)
         hidden = self.slm.base_model(inputs_embeds=torch.cat([prompt, response], 1), attention_mask=mask,
                                      position_ids=positions(mask), use_cache=False).last_hidden_state
         # Position t predicts token t+1: the last prompt position predicts the first response token.
-        m = prompt_ids.shape[1]
-        predictors = hidden[:, m - 1:-1][response_mask.bool()]  # logits only where a label exists
-        logits = self.slm.get_output_embeddings()(predictors).float()
-        return nn.functional.cross_entropy(logits, response_ids[response_mask.bool()])
+        predictors = hidden[:, prompt_ids.shape[1] - 1:-1]
+        if not labels:
+            return self.slm.get_output_embeddings()(predictors).float(), None
+        logits = self.slm.get_output_embeddings()(predictors[real]).float()  # logits only where a label exists
+        return logits, nn.functional.cross_entropy(logits, response_ids[real])
 
     @torch.no_grad()
-    def response_logits(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, response_ids: torch.Tensor,
-                        response_mask: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B, n, V_slm), fp32, predicting each given response token: the scores `forward`'s loss
-        is computed from, at every position, for scoring fixed responses (lm-eval's loglikelihood).
-        Same layout as `forward`: prompts left-padded, responses right-padded."""
-        if self.uses_llm and features is None:
-            features = self.llm_features(prompt_ids, prompt_mask)
-        prompt = self.prompt_embeds(prompt_ids, prompt_mask, features)
-        if self.is_seq2seq:
-            labels = response_ids.masked_fill(~response_mask.bool(), -100)
-            return self.slm(inputs_embeds=prompt, attention_mask=prompt_mask, labels=labels).logits.float()
-        response = self.slm.get_input_embeddings()(response_ids)
-        mask = torch.cat([prompt_mask, response_mask], 1)
-        hidden = self.slm.base_model(inputs_embeds=torch.cat([prompt, response], 1), attention_mask=mask,
-                                     position_ids=positions(mask), use_cache=False).last_hidden_state
-        return self.slm.get_output_embeddings()(hidden[:, prompt_ids.shape[1] - 1:-1]).float()
-
-    @torch.no_grad()
-    def encode(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The once-per-prompt work (LLM encode + projector): the inputs `generate` starts from."""
-        features = self.llm_features(prompt_ids, prompt_mask) if self.uses_llm else None
-        return {"inputs_embeds": self.prompt_embeds(prompt_ids, prompt_mask, features),
-                "attention_mask": prompt_mask}
+    def encode(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+               mark: Callable[[str], None] = _no_mark) -> dict[str, torch.Tensor]:
+        """`prompt` for inference (LLM encode + projector): the inputs `generate` starts from."""
+        return {"inputs_embeds": self.prompt(prompt_ids, prompt_mask, mark=mark), "attention_mask": prompt_mask}
 
     @torch.no_grad()
     def generate(self, encoded: dict[str, torch.Tensor], **generate_kwargs) -> torch.Tensor:
-        """New token ids only (B, n), SLM vocabulary, through transformers `generate` with its KV cache."""
+        """New token ids only (B, n), SLM vocabulary, through transformers `generate` with its KV cache.
+        Pad and EOS ids default to the SLM tokenizer's (a model built without one must pass them)."""
         tok = self.slm_tokenizer
-        generate_kwargs.setdefault("pad_token_id", tok.pad_token_id if tok.pad_token_id is not None
-                                   else tok.eos_token_id)
-        generate_kwargs.setdefault("eos_token_id", tok.eos_token_id)
+        if tok is not None:
+            generate_kwargs.setdefault("pad_token_id", pad_id(tok))
+            generate_kwargs.setdefault("eos_token_id", tok.eos_token_id)
         out = self.slm.generate(**encoded, **generate_kwargs)
         return out[:, 1:] if self.is_seq2seq else out  # drop the decoder start token
 

@@ -23,7 +23,8 @@ Schema (schema_version 1)::
         "models": {"kjv-web/l2s": "<checkpoint or weights sha256>", ...}
       },
       "tasks": {"kjv-web": {"split": "test", "n": 200, "primary_metric": "chrf",
-                            "metrics": ["chrf", "bleu"], "higher_is_better": true,
+                            "metrics": ["chrf", "bleu"],
+                            "higher_is_better": true,          # the primary metric's (Metric.higher_is_better)
                             "trivial": "copy_source",          # optional: the trivial rule, or a list of rules
                             "max_words": {"limit": 30, "dropped": 41},   # optional: items over the word budget
                             "slice_field": "kind",             # optional, sliced tasks only: the record field
@@ -33,6 +34,9 @@ Schema (schema_version 1)::
           "task": "kjv-web", "system": "l2s", "role": "l2s", "n": 200,   # roles: bench.verdict.ROLES
           "config_hash": "...",                # the system's config: the per-sample resume key uses it
           "empty_predictions": 0,
+          "prompts_truncated": 0,              # prompts cut from the left to fit the model (per-sample
+          "prompt_tokens": {"max": 61, "mean": 38.2},   # rows); both null where rows do not say (older
+                                               # runs, an adapter that does not report it), absent for trivial
           "learned": true,                     # true/false for trained roles (llm-ft, slm, l2s), null for the
                                                # LLM and assisted; absent for trivial ones. Kept for older
                                                # readers: `vs_trivial` is the verdict

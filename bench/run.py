@@ -31,6 +31,7 @@ from bench.assemble import assemble
 from bench.config import config_hash
 from bench.errors import BenchError
 from bench.models import FOR_ASSISTED, FOR_TRAINED, MODELS, GenSettings, ModelAdapter, adapter_args, get_adapter
+from bench.models.base import Encoded
 from bench.paths import cache_dir
 from bench.results import check_not_newer, write_json
 from bench.samples import SampleStore, prompt_hash, sample_key
@@ -279,19 +280,33 @@ def _row(task: str, index: int, sample: dict, system: Resolved, prediction: str,
 
 def quality_pass(adapter: ModelAdapter, task: Task, todo: list[tuple[int, dict]], total: int, store: SampleStore,
                  system: Resolved, batch_size: int) -> None:
-    """Batched generation over the items not yet stored; each batch is appended (and fsynced) at once."""
+    """Batched generation over the items not yet stored; each batch is appended (and fsynced) at once.
+    Each row also records what the adapter's `encode` says about its prompt (`prompt_notes`)."""
     gen = _quality_gen(task)
     bar = tqdm(total=total, initial=total - len(todo), desc=f"{task.task}/{system.name}", unit="item")
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
         prompts = [task.prompt(s, adapter.prompt_family) for _, s in batch]
         began = time.perf_counter()
-        ids = adapter.generate_ids(prompts, gen)
+        encoded, ids = adapter.generate_batch(prompts, gen)
         seconds = time.perf_counter() - began
-        store.append([_row(task.task, i, s, system, text, prompt, len(seq), seconds, len(batch))
-                      for (i, s), prompt, seq, text in zip(batch, prompts, ids, adapter.text(ids))])
+        store.append([{**_row(task.task, i, s, system, text, prompt, len(seq), seconds, len(batch)), **notes}
+                      for (i, s), prompt, seq, text, notes in zip(batch, prompts, ids, adapter.text(ids),
+                                                                  prompt_notes(encoded, len(batch)))])
         bar.update(len(batch))
     bar.close()
+
+
+def prompt_notes(encoded: Encoded, n: int) -> list[dict]:
+    """Per item of a batch of n: `prompt_tokens` (the tokens its model read) and `prompt_truncated`
+    (cut from the left to fit the model's positions), each where the adapter reports it for every item.
+    Not part of the sample key: rows stored before these fields existed stay valid."""
+    notes: list[dict] = [{} for _ in range(n)]
+    for field, values in (("prompt_tokens", encoded.prompt_tokens), ("prompt_truncated", encoded.truncated)):
+        if values is not None and len(values) == n:
+            for note, value in zip(notes, values):
+                note[field] = int(value) if field == "prompt_tokens" else bool(value)
+    return notes
 
 
 def speed_pass(adapter: ModelAdapter, task: Task, items: list[dict], spec: SpeedSpec, backend: str, device: str,

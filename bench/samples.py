@@ -1,7 +1,8 @@
 """Per-sample JSONL written as a run goes: `results/<run-id>/samples/<task>/<system>.jsonl`.
 
 One line per scored item: id, prompt hash, prediction, reference, generated token count and the
-batch's wall time. Lines are appended and fsynced batch by batch, so a killed run loses at most the
+batch's wall time; for a system that read a prompt, also the prompt tokens its model read
+(`prompt_tokens`) and whether the prompt was cut to fit (`prompt_truncated`), outside the key. Lines are appended and fsynced batch by batch, so a killed run loses at most the
 batch in flight. Each line carries `key` = sha256(task, sample id, system config hash): `--resume`
 skips the keys already present, and a changed system (new checkpoint, other generation settings)
 gets new keys, so stale predictions are never mixed in. A torn last line (killed mid-write) is

@@ -29,12 +29,13 @@ log = logging.getLogger(__name__)
 
 
 def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles: dict[str, str],
-               n_bootstrap: int = 1000, seed: int = 12345, higher_is_better: bool = True,
+               n_bootstrap: int = 1000, seed: int = 12345, higher_is_better: bool | None = None,
                clusters: Clusters | None = None, paired: str = PAIRED_TESTS[0]) -> dict[str, dict]:
     """{system: {"role", "n", "empty_predictions", "quality": {metric: {value, ci, signature, p_vs_llm?,
     p_vs_slm?, paired_test?}}, "learned"?, "vs_trivial"?}}. The LLM and SLM baselines are the systems whose
     role says so; every non-trivial system gets `vs_trivial` (and `learned`) when a trivial system is
-    scored too. `clusters`: the items' clusters, resampled whole; `paired`: the paired test."""
+    scored too. `clusters`: the items' clusters, resampled whole; `paired`: the paired test;
+    `higher_is_better`: the primary metric's direction, by default as the metric declares it."""
     check_paired_test(paired)
     if not refs:
         raise BenchError(f"task '{task.task}': no references to score")
@@ -64,6 +65,8 @@ def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles
         results[system] = {"role": roles[system], "n": len(refs),
                            "empty_predictions": sum(not h.strip() for h in hyps), "quality": quality}
     primary = metrics[0]
+    if higher_is_better is None:
+        higher_is_better = primary.higher_is_better
     bar = verdict.bar({s: r["quality"][primary.name]["value"] for s, r in results.items() if r["role"] == "trivial"},
                       higher_is_better)
     if bar is not None:
@@ -80,7 +83,7 @@ def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles
 
 
 def score_slices(task: Task, refs: list[str], outputs: dict[str, list[str]], roles: dict[str, str],
-                 values: list[str], n_bootstrap: int = 1000, seed: int = 12345, higher_is_better: bool = True,
+                 values: list[str], n_bootstrap: int = 1000, seed: int = 12345, higher_is_better: bool | None = None,
                  clusters: Clusters | None = None, paired: str = PAIRED_TESTS[0]) -> dict[str, dict[str, dict]]:
     """{slice value: `score_task` over that slice's items alone (with those items' clusters)}: an overall
     score can hide a baseline that wins on one slice only (instruct-mix's copy-the-instruction scores on

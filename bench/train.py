@@ -30,10 +30,11 @@ from bench import checkpoint, copying, machine, pretrained, slm
 from bench.config import config_hash, from_dict, load_yaml
 from bench.data import load_records, subsample
 from bench.errors import BenchError
-from bench.features import cached_features, left_pad
+from bench.features import cached_features
 from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
 from bench.models.base import render_prompt, tokenize_prompts
 from bench.tasks import get_task
+from bench.tokens import left_pad, pad_id, right_pad
 
 log = logging.getLogger(__name__)
 CurveCallback = Callable[[int, int, LLMToSLM], None]  # (optimizer steps done, tokens seen, the model)
@@ -135,27 +136,22 @@ class Examples:
         prompts, responses = render_records(spec, records)
         prompts = [render_prompt(tok, p, spec.chat) for p in prompts]
         limit = model.prompt_budget(optim.max_prompt_tokens, optim.max_response_tokens)
-        self.prompts, self.truncated = tokenize_prompts(tok, prompts, limit, spec.chat)
+        self.prompts, cut = tokenize_prompts(tok, prompts, limit, spec.chat)
+        self.truncated = sum(cut)
         out_tok = model.slm_tokenizer
         # A response cut at the limit gets no EOS: appending one would teach stopping mid-sentence.
         self.responses = [ids[:optim.max_response_tokens] if len(ids) >= optim.max_response_tokens
                           else ids + [out_tok.eos_token_id]
                           for ids in out_tok(responses, add_special_tokens=False).input_ids]
         self.features = cached_features(model, self.prompts) if model.uses_llm else None
-        self.pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        self.response_pad = out_tok.pad_token_id if out_tok.pad_token_id is not None else out_tok.eos_token_id
+        self.pad, self.response_pad = pad_id(tok), pad_id(out_tok)
 
     def __len__(self) -> int:
         return len(self.prompts)
 
     def batch(self, indices: list[int]) -> Batch:
         prompt_ids, prompt_mask = left_pad([self.prompts[i] for i in indices], self.pad)
-        width = max(len(self.responses[i]) for i in indices)
-        response_ids = torch.full((len(indices), width), self.response_pad, dtype=torch.long)
-        response_mask = torch.zeros_like(response_ids)
-        for row, i in enumerate(indices):
-            response_ids[row, :len(self.responses[i])] = torch.tensor(self.responses[i])
-            response_mask[row, :len(self.responses[i])] = 1
+        response_ids, response_mask = right_pad([self.responses[i] for i in indices], self.response_pad)
         features = None
         if self.features is not None:
             d = self.features[indices[0]].shape[-1]
@@ -230,7 +226,7 @@ def mean_loss(model: LLMToSLM, examples: Examples, optim: OptimSpec) -> float:
         b = examples.batch(idx).to(optim.device)
         n = int(b.response_mask.sum())
         with _autocast(optim):
-            total += n * float(model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features))
+            total += n * float(model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)[1])
         count += n
     model.train()
     return total / max(count, 1)
@@ -310,7 +306,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
             picked = batch_indices(step, len(records), optim.batch_size, optim.seed)
             b = examples.batch([position[i] for i in picked]).to(optim.device)
             with _autocast(optim):
-                loss = model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
+                _, loss = model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], optim.grad_clip)
             opt.step()

@@ -12,6 +12,7 @@ import yaml
 
 import bench.report as report
 from bench.assemble import assemble
+from bench.metrics.base import METRICS, MeanOfSegments
 from bench.results import entry, write_json
 from bench.samples import SampleStore, sample_key
 from bench.summary import console_table
@@ -20,7 +21,7 @@ from bench.tasks import load_task_file
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _task(tmp_path: Path, clusters: bool = False) -> Path:
+def _task(tmp_path: Path, clusters: bool = False, metrics: tuple[str, ...] = ("rougeL", "chrf")) -> Path:
     """The instruct-mix fixture as task `mix`; with `clusters`, its items in 13 made-up groups (`group`)."""
     path, data = tmp_path / "mix.yaml", FIXTURES / "instruct-mix"
     extra = {}
@@ -34,15 +35,18 @@ def _task(tmp_path: Path, clusters: bool = False) -> Path:
     path.write_text(yaml.safe_dump({
         "task": "mix", "family": "instruction", "dataset": {"path": str(data)},
         "fields": {"source": "instruction", "reference": "response", "id": "id"},
-        "prompts": {"decoder": "{instruction}"}, "metrics": [{"name": "rougeL"}, {"name": "chrf"}],
+        "prompts": {"decoder": "{instruction}"}, "metrics": [{"name": m} for m in metrics],
         "trivial": ["copy_source", "lead_words"], "slices": "kind", **extra}))
     return path
 
 
-def _run(tmp_path: Path, slices: bool = True, clusters: bool = False) -> Path:
+def _run(tmp_path: Path, slices: bool = True, clusters: bool = False, metrics: tuple[str, ...] = ("rougeL", "chrf"),
+         prompts: dict[str, list[dict]] | None = None) -> Path:
     """A run folder as `l2s-bench run` leaves it, with made-up predictions: the LLM and the fine-tuned LLM
-    answer with the reference, the SLM copies the instruction (exactly what trivial-copy_source does)."""
-    task_file = _task(tmp_path, clusters)
+    answer with the reference, the SLM copies the instruction (exactly what trivial-copy_source does).
+    `prompts`: per system, what the quality pass recorded about each item's prompt (rows without it
+    are rows of older runs)."""
+    task_file = _task(tmp_path, clusters, metrics)
     task = load_task_file(task_file)
     samples = task.samples("test")
     run = tmp_path / "run"
@@ -64,8 +68,8 @@ def _run(tmp_path: Path, slices: bool = True, clusters: bool = False) -> Path:
         manifest["systems"][name] = {"role": role, "adapter": role, "args": args, "hash": f"h-{name}", "weights": None}
         if preds is not None:
             SampleStore(run / "samples" / "mix" / f"{name}.jsonl").append(
-                [{"key": sample_key("mix", s["id"], f"h-{name}"), "prediction": p, "reference": s["reference"]}
-                 for s, p in zip(samples, preds)])
+                [{"key": sample_key("mix", s["id"], f"h-{name}"), "prediction": p, "reference": s["reference"],
+                  **note} for s, p, note in zip(samples, preds, (prompts or {}).get(name, [{}] * len(samples)))])
     write_json(manifest, run / "samples" / "mix" / "_manifest.json")
     return run
 
@@ -148,3 +152,53 @@ def test_stored_clusters_and_the_suites_paired_test_reach_every_score(tmp_path, 
     older = assemble(run)
     assert "stored no cluster values" in caplog.text and older["provenance"]["statistics"]["clusters"] == {"mix": None}
     assert "cluster" not in entry(older, "mix", "slm")["quality"]["chrf"]["signature"]
+
+
+def test_prompts_truncated_per_entry_from_what_the_quality_pass_stored(tmp_path):
+    notes = [{"prompt_tokens": 10 + i, "prompt_truncated": i % 8 == 0} for i in range(40)]
+    older = [{"prompt_tokens": 12}] * 39 + [{}]  # one row stored before the fields existed
+    results = assemble(_run(tmp_path, prompts={"llm": notes, "slm": older}))
+    llm, slm = entry(results, "mix", "llm"), entry(results, "mix", "slm")
+    assert llm["prompts_truncated"] == 5 and llm["prompt_tokens"] == {"max": 49, "mean": 29.5}
+    assert slm["prompts_truncated"] is None and slm["prompt_tokens"] is None  # unknown, not 0
+    assert entry(results, "mix", "ft")["prompts_truncated"] is None  # an older run's rows: unknown
+    assert entry(results, "mix", "assisted")["prompts_truncated"] is None  # no quality pass of its own
+    assert "prompts_truncated" not in entry(results, "mix", "trivial-copy_source")  # reads no prompt
+
+
+class WordCountError(MeanOfSegments):
+    """A lower-is-better metric for the test: |words(hyp) - words(ref)| per segment."""
+
+    name = "test_word_count_error"
+    higher_is_better = False
+
+    def segment_scores(self, hyps: list[str], refs: list[str]) -> list[float]:
+        return [float(abs(len(h.split()) - len(r.split()))) for h, r in zip(hyps, refs)]
+
+    def signature_fields(self) -> list[tuple[str, str]]:
+        return [("test", "word_count_error")]
+
+
+@pytest.fixture
+def lower_is_better():
+    METRICS.register(WordCountError.name)(WordCountError)
+    yield WordCountError.name
+    METRICS._items.pop(WordCountError.name, None)
+
+
+def test_the_direction_comes_from_the_primary_metric(tmp_path, lower_is_better):
+    """lm-eval's MetricSpec shape: a metric declares `higher_is_better`; the task info takes it from the
+    primary metric, and the bar, verdicts and reports follow it."""
+    assert all(METRICS.get(m).higher_is_better for m in ("bleu", "chrf", "rougeL", "exact_match", "content_f1"))
+    results = assemble(_run(tmp_path, slices=False, metrics=(lower_is_better, "chrf")))
+    info = results["tasks"]["mix"]
+    assert info["primary_metric"] == lower_is_better and info["higher_is_better"] is False
+    trivials = {s: entry(results, "mix", s)["quality"][lower_is_better]["value"]
+                for s in ("trivial-copy_source", "trivial-lead_words")}
+    llm = entry(results, "mix", "llm")
+    assert llm["quality"][lower_is_better]["value"] == 0.0  # the reference itself: no error
+    assert llm["vs_trivial"]["bar"] == min(trivials, key=trivials.get)  # the bar is the *lowest* error
+    assert llm["vs_trivial"]["verdict"] == "above trivial"
+    assert "(lower is better)" in report.markdown([results])
+    (tmp_path / "b").mkdir()
+    assert assemble(_run(tmp_path / "b", slices=False))["tasks"]["mix"]["higher_is_better"] is True

@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from bench import checkpoint, pretrained, slm
 from bench.errors import BenchError
-from bench.features import left_pad
+from bench.tokens import left_pad, pad_id
 from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
 from bench.slm import LensNorm
 
@@ -55,8 +55,7 @@ def build(tiny, pair: str, conditioning: str = "add") -> tuple[LLMToSLM, pretrai
 def prompts(model: LLMToSLM):
     tok = model.prompt_tokenizer
     seqs = tok(PROMPTS).input_ids
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    ids, mask = left_pad(seqs, pad)
+    ids, mask = left_pad(seqs, pad_id(tok))
     return ids, mask, seqs
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from bench import features, pretrained, slm
-from bench.features import cache_key, cached_features, left_pad
+from bench.features import cache_key, cached_features
 from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
 from bench.paths import cache_dir
 
@@ -119,13 +119,3 @@ def test_shards_keep_order_and_survive_an_interruption(tiny, monkeypatch):
         assert feat.shape[0] == len(seq)
         torch.testing.assert_close(feat.float(), live, atol=2e-3, rtol=2e-3)
 
-
-def test_left_pad_layout():
-    ids, mask = left_pad([[5, 6, 7], [8], [9, 10]], pad=0)
-    assert ids.tolist() == [[5, 6, 7], [0, 0, 8], [0, 9, 10]]
-    assert mask.tolist() == [[1, 1, 1], [0, 0, 1], [0, 1, 1]]
-    assert ids.dtype == mask.dtype == torch.long
-    ids, mask = left_pad([[4, 4], []], pad=3)
-    assert ids.tolist() == [[4, 4], [3, 3]] and mask.tolist() == [[1, 1], [0, 0]]
-    ids, mask = left_pad([[1]], pad=0)
-    assert ids.tolist() == [[1]] and mask.tolist() == [[1]]

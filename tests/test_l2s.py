@@ -13,9 +13,9 @@ import torch
 
 from bench import pretrained, slm
 from bench.errors import BenchError
-from bench.features import left_pad
 from bench.l2s import FeatureNorm, FrozenLLM, L2SConfig, LLMToSLM, Projector, positions
 from bench.models.base import strip_generated
+from bench.tokens import left_pad, pad_id, right_pad
 from conftest import CORPUS
 
 PAIRS = ["llama", "t5", "t5_gpt2"]
@@ -48,22 +48,14 @@ def build_pair(tiny, pair: str, **cfg) -> tuple[LLMToSLM, pretrained.Pretrained]
 def prompt_batch(model: LLMToSLM, prompts=PROMPTS) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
     tok = model.prompt_tokenizer
     seqs = tok(list(prompts)).input_ids
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    ids, mask = left_pad(seqs, pad)
+    ids, mask = left_pad(seqs, pad_id(tok))
     return ids, mask, seqs
 
 
 def response_batch(model: LLMToSLM, responses=RESPONSES) -> tuple[torch.Tensor, torch.Tensor]:
     tok = model.slm_tokenizer
     seqs = [s + [tok.eos_token_id] for s in tok(list(responses), add_special_tokens=False).input_ids]
-    width = max(map(len, seqs))
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, s in enumerate(seqs):
-        ids[row, :len(s)] = torch.tensor(s)
-        mask[row, :len(s)] = 1
-    return ids, mask
+    return right_pad(seqs, pad_id(tok))
 
 
 def randomize_projector(model: LLMToSLM, scale: float = 0.5, seed: int = 1) -> None:
@@ -77,7 +69,7 @@ def randomize_projector(model: LLMToSLM, scale: float = 0.5, seed: int = 1) -> N
 def loss_on_batch(model: LLMToSLM) -> torch.Tensor:
     ids, mask, _ = prompt_batch(model)
     rids, rmask = response_batch(model)
-    return model(ids, mask, rids, rmask)
+    return model(ids, mask, rids, rmask)[1]
 
 
 def plain_prompt_embeds(model: LLMToSLM, ids: torch.Tensor) -> torch.Tensor:
@@ -96,9 +88,15 @@ def test_forward_encode_generate_shapes(tiny, pair):
     model, llm = build_pair(tiny, pair)
     ids, mask, seqs = prompt_batch(model)
     rids, rmask = response_batch(model)
-    loss = model(ids, mask, rids, rmask)
+    logits, loss = model(ids, mask, rids, rmask)
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert loss.item() > 0
+    vocab = model.slm.get_output_embeddings().out_features
+    assert logits.shape == (int(rmask.sum()), vocab) and logits.dtype == torch.float32  # labelled positions only
+    with torch.no_grad():
+        every, none = model(ids, mask, rids, rmask, labels=False)
+    assert none is None and every.shape == (*rids.shape, vocab)
+    torch.testing.assert_close(every[rmask.bool()], logits.detach(), atol=1e-5, rtol=1e-5)
 
     encoded = model.encode(ids, mask)
     d_slm = model.slm.get_input_embeddings().embedding_dim
@@ -122,13 +120,13 @@ def test_loss_counts_response_tokens_only(tiny, pair):
     model.eval()
     ids, mask, _ = prompt_batch(model)
     rids, rmask = response_batch(model)
-    base = model(ids, mask, rids, rmask)
+    base = model(ids, mask, rids, rmask)[1]
     row, col = [(r, int(rmask[r].sum())) for r in range(len(rmask)) if rmask[r].sum() < rmask.shape[1]][0]
     altered = rids.clone()
     altered[row, col] = 5  # a padded (masked) response position
-    assert torch.equal(model(ids, mask, altered, rmask), base)
+    assert torch.equal(model(ids, mask, altered, rmask)[1], base)
     altered[0, 0] = (int(rids[0, 0]) + 7) % len(model.slm_tokenizer)  # a real label
-    assert not torch.equal(model(ids, mask, altered, rmask), base)
+    assert not torch.equal(model(ids, mask, altered, rmask)[1], base)
 
 
 @pytest.mark.parametrize("pair", ["llama", "t5_gpt2"])
@@ -146,7 +144,7 @@ def test_decoder_only_loss_equals_transformers_shifted_loss(tiny, pair):
         att = torch.cat([mask, rmask], 1)
         labels = torch.cat([torch.full_like(ids, -100), rids.masked_fill(rmask == 0, -100)], 1)
         ref = model.slm(inputs_embeds=embeds, attention_mask=att, position_ids=positions(att), labels=labels).loss
-        got = model(ids, mask, rids, rmask)
+        got = model(ids, mask, rids, rmask)[1]
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
 
 
@@ -159,8 +157,119 @@ def test_seq2seq_loss_equals_transformers_loss(tiny):
     with torch.no_grad():
         prompt = model.encode(ids, mask)["inputs_embeds"]
         ref = model.slm(inputs_embeds=prompt, attention_mask=mask, labels=rids.masked_fill(rmask == 0, -100)).loss
-        got = model(ids, mask, rids, rmask)
+        got = model(ids, mask, rids, rmask)[1]
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+
+
+def old_loss(model: LLMToSLM, ids, mask, rids, rmask, features=None) -> torch.Tensor:
+    """`LLMToSLM.forward` as it was before it returned (logits, loss): the reference for identity."""
+    if model.uses_llm and features is None:
+        features = model.llm_features(ids, mask)
+    prompt = model.prompt_embeds(ids, mask, features)
+    labels = rids.masked_fill(~rmask.bool(), -100)
+    if model.is_seq2seq:
+        return model.slm(inputs_embeds=prompt, attention_mask=mask, labels=labels).loss
+    response = model.slm.get_input_embeddings()(rids)
+    att = torch.cat([mask, rmask], 1)
+    hidden = model.slm.base_model(inputs_embeds=torch.cat([prompt, response], 1), attention_mask=att,
+                                  position_ids=positions(att), use_cache=False).last_hidden_state
+    predictors = hidden[:, ids.shape[1] - 1:-1][rmask.bool()]
+    logits = model.slm.get_output_embeddings()(predictors).float()
+    return torch.nn.functional.cross_entropy(logits, rids[rmask.bool()])
+
+
+@torch.no_grad()
+def old_response_logits(model: LLMToSLM, ids, mask, rids, rmask) -> torch.Tensor:
+    """The former `LLMToSLM.response_logits`, copied: the reference for `forward(..., labels=False)`."""
+    features = model.llm_features(ids, mask) if model.uses_llm else None
+    prompt = model.prompt_embeds(ids, mask, features)
+    if model.is_seq2seq:
+        labels = rids.masked_fill(~rmask.bool(), -100)
+        return model.slm(inputs_embeds=prompt, attention_mask=mask, labels=labels).logits.float()
+    response = model.slm.get_input_embeddings()(rids)
+    att = torch.cat([mask, rmask], 1)
+    hidden = model.slm.base_model(inputs_embeds=torch.cat([prompt, response], 1), attention_mask=att,
+                                  position_ids=positions(att), use_cache=False).last_hidden_state
+    return model.slm.get_output_embeddings()(hidden[:, ids.shape[1] - 1:-1]).float()
+
+
+@pytest.mark.parametrize("conditioning", ["add", "replace", "none"])
+@pytest.mark.parametrize("pair", PAIRS)
+def test_forward_is_bitwise_the_former_loss_and_logits(tiny, pair, conditioning):
+    """One forward for training and scoring changes no number: the loss (and its gradients, with live
+    or cached features, fp32 or under bf16 autocast) and the scoring logits equal the former code's."""
+    model, _ = build_pair(tiny, pair, conditioning=conditioning)
+    if model.uses_llm:
+        randomize_projector(model, scale=0.2)
+    ids, mask, _ = prompt_batch(model)
+    rids, rmask = response_batch(model)
+    model.train()
+    features = model.llm_features(ids, mask) if model.uses_llm else None
+    for feats in (None, features):
+        for dtype in (torch.float32, torch.bfloat16):
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+                ref = old_loss(model, ids, mask, rids, rmask, feats)
+            ref_grads = torch.autograd.grad(ref, [p for p in model.parameters() if p.requires_grad])
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+                _, got = model(ids, mask, rids, rmask, feats)
+            grads = torch.autograd.grad(got, [p for p in model.parameters() if p.requires_grad])
+            assert torch.equal(got, ref), (feats is None, dtype)
+            assert all(torch.equal(a, b) for a, b in zip(grads, ref_grads))
+    model.eval()
+    with torch.no_grad():
+        logits, loss = model(ids, mask, rids, rmask, labels=False)
+    assert loss is None and torch.equal(logits, old_response_logits(model, ids, mask, rids, rmask))
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_prompt_marks_its_stages_and_encode_is_prompt(tiny, pair):
+    """The one prompt side: `encode` (inference, what the llm2slm adapter and `l2s-bench speed` time) is
+    `prompt`, which marks the LLM encode and the projector as they end."""
+    model, _ = build_pair(tiny, pair)
+    randomize_projector(model)
+    model.eval()
+    ids, mask, _ = prompt_batch(model)
+    marks = []
+    encoded = model.encode(ids, mask, marks.append)
+    assert marks == ["llm_encode", "projector"]
+    with torch.no_grad():
+        assert torch.equal(encoded["inputs_embeds"], model.prompt(ids, mask))
+        assert torch.equal(encoded["inputs_embeds"], model.prompt(ids, mask, model.llm_features(ids, mask)))
+    assert torch.equal(encoded["attention_mask"], mask)
+    if pair != "t5_gpt2":  # the SLM baseline reads these ids only where the vocabulary is shared
+        marks.clear()
+        LLMToSLM(L2SConfig(conditioning="none"), model.slm, model.slm_tokenizer, None).encode(ids, mask, marks.append)
+        assert marks == ["embed"]
+
+
+def test_built_without_tokenizers_it_needs_shared_vocab(tiny):
+    """`l2s-bench speed` builds LLMToSLM from random models without tokenizers: `shared_vocab` decides
+    the prompt side, as the tokenizers' vocabularies otherwise do."""
+    llm = pretrained.load(tiny["t5"])
+    small = pretrained.load(tiny["gpt2"])
+    frozen = FrozenLLM(llm.model, None, "random", "random", None)
+    with pytest.raises(BenchError, match="shared_vocab"):
+        LLMToSLM(L2SConfig(), small.model, None, frozen)
+    assert LLMToSLM(L2SConfig(), small.model, None, frozen, shared_vocab=False).prompt_side == "llm"
+    with pytest.raises(BenchError, match="vocabulary"):
+        LLMToSLM(L2SConfig(prompt_embedding="slm"), small.model, None, frozen, shared_vocab=False)
+    llama = pretrained.load(tiny["llama"])
+    same = LLMToSLM(L2SConfig(), llama.model, None, FrozenLLM(llama.model, None, "r", "r", 1), shared_vocab=True)
+    assert same.prompt_side == "slm" and same.prompt_proj is None
+
+
+@pytest.mark.parametrize("pair", ["llama", "t5_gpt2"])
+def test_a_model_cast_to_bfloat16_encodes_and_generates(tiny, pair):
+    """The adapter casts a checkpoint to the suite's dtype (bf16 on GPUs): the fp32 normalized features
+    must meet a bf16 projector in its dtype."""
+    model, _ = build_pair(tiny, pair)
+    randomize_projector(model)
+    model = model.to(torch.bfloat16).eval()
+    ids, mask, _ = prompt_batch(model)
+    encoded = model.encode(ids, mask)
+    assert encoded["inputs_embeds"].dtype == torch.bfloat16
+    out = model.generate(encoded, max_new_tokens=3, min_new_tokens=3, do_sample=False)
+    assert out.shape == (len(PROMPTS), 3)
 
 
 # --------------------------------------------------------------------------------------- frozen LLM
@@ -330,13 +439,13 @@ def test_batched_loss_matches_per_example_loss(tiny, pair):
     ids, mask, seqs = prompt_batch(model)
     rids, rmask = response_batch(model)
     with torch.no_grad():
-        batched = model(ids, mask, rids, rmask)
+        batched = model(ids, mask, rids, rmask)[1]
         total, count = 0.0, 0
         pad = model.prompt_tokenizer.pad_token_id
         for row, seq in enumerate(seqs):
             n = int(rmask[row].sum())
             one_ids, one_mask = left_pad([seq], pad)
-            total += float(model(one_ids, one_mask, rids[row:row + 1, :n], rmask[row:row + 1, :n])) * n
+            total += float(model(one_ids, one_mask, rids[row:row + 1, :n], rmask[row:row + 1, :n])[1]) * n
             count += n
     assert abs(float(batched) - total / count) < 1e-4
 

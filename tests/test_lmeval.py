@@ -84,7 +84,7 @@ def requests(kind: str, args: list[tuple]) -> list[Instance]:
 
 def greedy(lm: LLM2SLMLM, context: str, n: int) -> tuple[list[int], float]:
     """The model's greedy continuation and its log-prob, through transformers `generate` with a KV
-    cache: a path independent of `response_logits`."""
+    cache: a path independent of `LLMToSLM.forward`'s scoring logits."""
     tok = lm.adapter.output_tokenizer
     out = lm.model.slm.generate(**lm.adapter.encode([context]).inputs, max_new_tokens=n, do_sample=False,
                                 output_logits=True, return_dict_in_generate=True,
@@ -136,7 +136,7 @@ def assert_loglikelihood_matches_loss(lm: LLM2SLMLM) -> None:
     ids = tok(continuation, add_special_tokens=False).input_ids
     prompt_ids, prompt_mask, _, _ = lm.adapter.prompt_batch(["Thou shalt not steal."])
     with torch.no_grad():
-        loss = lm.model(prompt_ids, prompt_mask, torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
+        _, loss = lm.model(prompt_ids, prompt_mask, torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
     ll, _ = lm.loglikelihood(requests("loglikelihood", [("Thou shalt not steal.", continuation)]))[0]
     assert ll == pytest.approx(-float(loss) * len(ids), rel=1e-4)
 

@@ -59,7 +59,7 @@ def test_overlong_prompt_is_truncated_and_counted(tiny, caplog):
     adapter = get_adapter("hf-causal", source=tiny["llama"], reserve_new_tokens=16)
     long = "the quick brown fox " * 200  # far beyond the tiny model's 96 positions
     enc = adapter.encode([long, "short"])
-    assert enc.truncated == 1
+    assert enc.truncated == [True, False] and enc.prompt_tokens == [96 - 16, len(adapter.tokenizer('short').input_ids)]
     assert enc.inputs["input_ids"].shape[1] == 96 - 16  # positions shared with the 16 reserved new tokens
     assert "truncated" in caplog.text
     assert len(adapter.decode(enc, GenSettings(max_new_tokens=2))) == 2
@@ -89,7 +89,7 @@ def test_prompt_helpers(tiny):
     assert render_prompt(tok, "hi", chat=False) == "hi"
     assert render_prompt(tok, "hi", chat=True) == "<|user|>hi<|end|><|assistant|>"
     seqs, cut = tokenize_prompts(tok, ["a b c d e f"], 3, chat=False)
-    assert cut == 1 and len(seqs[0]) == 3
+    assert cut == [True] and len(seqs[0]) == 3
     eos = tok.eos_token_id
     assert strip_generated(torch.tensor([[5, 6, eos, 7], [8, eos, eos, eos]]), tok) == [[5, 6], [8]]
 

@@ -133,8 +133,26 @@ def test_html_escapes_names_and_metadata(cpu):
     run["results"][1]["system"] = '<img src=x onerror="alert(2)">'
     page = report.html([run])
     assert "<img src=x" not in page and "<b>run</b>" not in page
-    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
+    assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page  # Jinja2's autoescape (markupsafe)
 
+
+
+def test_html_is_one_autoescaped_jinja2_template(cpu):
+    """The page is rendered by Jinja2 with autoescape on: untrusted text is escaped in attribute
+    values (a task name in the plots' alt text) as in element text; only the page's CSS and JS are raw."""
+    from bench.report import page as html_module
+
+    assert html_module.template().environment.autoescape is True
+    run = copy.deepcopy(cpu)
+    evil = 'kjv" onmouseover="alert(3)'
+    run["tasks"] = {evil if t == "kjv-web" else t: info for t, info in run["tasks"].items()}
+    for e in run["results"]:
+        e["task"] = evil if e["task"] == "kjv-web" else e["task"]
+    page = report.html([run])
+    assert 'onmouseover="alert(3)' not in page
+    assert 'alt="Pareto plot: kjv&#34; onmouseover=&#34;alert(3)"' in page and "<h2>kjv&#34; onmouseover" in page
+    assert page.count("<script>") == 1 and page.count('class="sortable"') == 2 and "<style>" in page
+    assert html_module.CSS in page and html_module.JS in page  # the page's own code, unescaped
 
 def test_frame_has_one_row_per_run_task_system(cpu, gpu):
     import pandas as pd

@@ -181,6 +181,33 @@ def test_end_to_end(reference):
     assert not (reference / "samples" / "tiny-kjv" / "assisted.jsonl").exists()  # its quality is the LLM's
 
 
+
+def test_rows_record_each_prompt_and_results_count_the_truncated(reference):
+    """The quality pass stores what `encode` says about each prompt (tokens read, cut or not) beside the
+    sample, outside its key; results.json counts the truncated prompts per entry."""
+    data = load(reference)
+    for system in ("llm", "slm", "l2s"):
+        rows = sample_rows(reference, system)
+        assert all(isinstance(r["prompt_tokens"], int) and r["prompt_tokens"] > 0 for r in rows)
+        assert all(isinstance(r["prompt_truncated"], bool) for r in rows)
+        e = entry(data, "tiny-kjv", system)
+        assert e["prompts_truncated"] == sum(r["prompt_truncated"] for r in rows)
+        lengths = [r["prompt_tokens"] for r in rows]
+        assert e["prompt_tokens"] == {"max": max(lengths), "mean": round(sum(lengths) / len(lengths), 1)}
+    assert not any("prompt_tokens" in r for r in sample_rows(reference, "trivial"))  # reads no prompt
+    assert "prompts_truncated" not in entry(data, "tiny-kjv", "trivial")
+    assert entry(data, "tiny-kjv", "assisted")["prompts_truncated"] is None  # no quality pass of its own
+
+
+def test_prompt_notes_record_only_what_an_adapter_reports():
+    from bench.models.base import Encoded
+    from bench.run import prompt_notes
+
+    assert prompt_notes(Encoded({}, [5, 9], [False, True]), 2) == [
+        {"prompt_tokens": 5, "prompt_truncated": False}, {"prompt_tokens": 9, "prompt_truncated": True}]
+    assert prompt_notes(Encoded({}, [5, 9]), 2) == [{"prompt_tokens": 5}, {"prompt_tokens": 9}]  # cut unknown
+    assert prompt_notes(Encoded({}, []), 2) == [{}, {}]
+
 # --------------------------------------------------------------------------------------- kill and resume
 
 SLOW_RUN = """

@@ -88,3 +88,29 @@ def test_default_pairs_parse():
 def test_public_shapes(name, params):
     model = build(name, "meta", "float32")  # no memory, no init cost
     assert sum(p.numel() for p in model.parameters()) == params
+
+
+@pytest.mark.parametrize("pair, side", [("tiny-t5:tiny-llama", "llm"), ("tiny-llama:tiny-llama", "slm")])
+def test_l2s_is_a_real_llmtoslm_timed_through_encode_and_generate(monkeypatch, pair, side):
+    """`l2s-bench speed` times the method's own code, not a copy: a `bench.l2s.LLMToSLM` around the two
+    random models (prompt side by the shapes' tokenizers), through the `encode` + `generate` path the
+    llm2slm adapter runs, with the adapter's stage marks."""
+    from bench.l2s import LLMToSLM
+    from bench.speed.sweep import Pair, forced
+
+    calls = []
+    for name in ("encode", "generate"):
+        real = getattr(LLMToSLM, name)
+        monkeypatch.setattr(LLMToSLM, name, lambda self, *a, _real=real, _name=name, **k: calls.append(_name)
+                            or _real(self, *a, **k))
+    p = Pair(*pair.split(":"), device="cpu", dtype="float32")
+    assert isinstance(p.l2s, LLMToSLM) and p.l2s.slm is p.slm and p.l2s.llm.model is p.llm
+    assert p.l2s.prompt_side == side and (p.l2s.prompt_proj is None) == (side == "slm")
+    assert p.l2s.llm.layer == 1 or p.l2s.llm.is_seq2seq
+    (_, x), = p.inputs(2, 8, 4, 1)
+    marks = []
+    assert p.call("l2s", x, forced(4))(marks.append) == 2 * 4
+    assert marks == ["llm_encode", "projector", "slm_decode"] and calls == ["encode", "generate"]
+    parts = (p.llm, p.slm, p.l2s.projector, *([p.l2s.prompt_proj] if p.l2s.prompt_proj is not None else []))
+    assert p.weights_mb("l2s") == pytest.approx(sum(q.numel() * q.element_size() for m in parts
+                                                    for q in m.parameters()) / 2**20)

@@ -219,3 +219,23 @@ def test_peak_memory_cpu_and_gpu_sharing():
     assert base["rss"] > 0
     assert peak["rss"] >= base["rss"] + 150
     assert gpu_sharing("cpu") == []
+
+
+def test_paired_speedup_resamples_with_the_one_bootstrap(monkeypatch):
+    """Speedup CIs draw their resamples from `bench.metrics.base.resample_indices` (the quality
+    scores' draw), so one seed means one stream everywhere; the numbers equal the former
+    `default_rng(seed).integers(...)` draw, which is the same stream."""
+    import numpy as np
+
+    import bench.speed.speedup as speedup
+    from bench.metrics.base import resample_indices
+
+    drawn = []
+    monkeypatch.setattr(speedup, "resample_indices", lambda n, b, seed: drawn.append((n, b, seed))
+                        or resample_indices(n, b, seed))
+    base, other = {"a": 2.0, "b": 4.0, "c": 3.0, "d": 5.5}, {"a": 1.0, "b": 1.5, "c": 1.2, "d": 2.0}
+    s = paired_speedup(base, other, n_bootstrap=500, seed=7)
+    assert drawn == [(4, 500, 7)]
+    b, o = np.array([2.0, 4.0, 3.0, 5.5]), np.array([1.0, 1.5, 1.2, 2.0])
+    idx = np.random.default_rng(7).integers(0, 4, size=(500, 4))  # the draw before the change
+    assert s["ci"] == list(np.percentile(b[idx].sum(1) / o[idx].sum(1), [2.5, 97.5]))

@@ -16,7 +16,7 @@ always applies:
 - loglikelihood(context, continuation): the context is the *prompt* (rendered and tokenized as for
   generation, read by the LLM + projector); the continuation is the *response*, tokenized alone by
   the SLM's tokenizer without special tokens (as responses are in training; a leading space is kept
-  as given), scored from `LLMToSLM.response_logits`. An empty context is one prefix token (below).
+  as given), scored from the logits of `LLMToSLM.forward(..., labels=False)`. An empty context is one prefix token (below).
 - loglikelihood_rolling: the text scored as the response to an empty prompt, i.e. one prefix token
   of the prompt tokenizer (BOS, else EOS; never chat-rendered), which the LLM still reads: this is
   the L2S system's own unconditional distribution. Texts longer than the SLM's positions are scored
@@ -35,10 +35,10 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
-from bench.features import left_pad
 from bench.models.base import render_prompt, strip_generated, tokenize_prompts
 from bench.models.llm2slm import LLM2SLMAdapter
 from bench.pretrained import prompt_budget
+from bench.tokens import left_pad, pad_id, right_pad
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,7 @@ class LLM2SLMLM(LM):
         self.max_prompt_tokens = int(max_prompt_tokens)
         tok, out = self.adapter.tokenizer, self.adapter.output_tokenizer
         self.prefix_id = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        self.prompt_pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        self.response_pad = out.pad_token_id if out.pad_token_id is not None else out.eos_token_id
+        self.prompt_pad, self.response_pad = pad_id(tok), pad_id(out)
 
     # ------------------------------------------------------------------------------- generation
 
@@ -155,15 +154,10 @@ class LLM2SLMLM(LM):
         for start in tqdm(range(0, len(order), self.batch_size), desc="loglikelihood", disable=disable_tqdm):
             batch = order[start:start + self.batch_size]
             ids, mask = left_pad([prompts[i] for i in batch], self.prompt_pad)
-            width = max(len(responses[i]) for i in batch)
-            resp = torch.full((len(batch), width), self.response_pad, dtype=torch.long)
-            resp_mask = torch.zeros_like(resp)
-            for row, i in enumerate(batch):
-                resp[row, :len(responses[i])] = torch.tensor(responses[i])
-                resp_mask[row, :len(responses[i])] = 1
+            resp, resp_mask = right_pad([responses[i] for i in batch], self.response_pad)
             resp = resp.to(self._device)
-            logits = self.model.response_logits(ids.to(self._device), mask.to(self._device), resp,
-                                                resp_mask.to(self._device))
+            logits, _ = self.model(ids.to(self._device), mask.to(self._device), resp, resp_mask.to(self._device),
+                                   labels=False)
             token_logprobs = logits.log_softmax(-1).gather(-1, resp.unsqueeze(-1)).squeeze(-1)
             greedy = logits.argmax(-1) == resp
             for row, i in enumerate(batch):

@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from bench.errors import BenchError
-from bench.metrics import get_metric
+from bench.metrics import METRICS, get_metric
 from bench.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,11 @@ def metric_list(task: Task) -> list[dict]:
             if get_metric(spec.name, **spec.options).options != get_metric(spec.name).options:
                 raise BenchError(f"task '{task.task}': lm-eval's {spec.name} takes no options, "
                                  f"but the task sets {spec.options}")
-            entries.append({"metric": spec.name, "aggregation": spec.name, "higher_is_better": True})
+            entries.append({"metric": spec.name, "aggregation": spec.name,
+                            "higher_is_better": METRICS.get(spec.name).higher_is_better})
         elif spec.name in SEGMENT:
             entries.append({"metric": _Function(f"utils.{spec.name}"), "aggregation": "mean",
-                            "higher_is_better": True, **spec.options})
+                            "higher_is_better": METRICS.get(spec.name).higher_is_better, **spec.options})
         else:
             log.warning("task '%s': metric '%s' has no lm-eval export and is left out", task.task, spec.name)
     if not entries:

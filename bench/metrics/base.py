@@ -98,6 +98,10 @@ class Metric(ABC):
     """
 
     name: ClassVar[str]
+    # The score's direction, as lm-eval's MetricSpec declares it: the task's `higher_is_better` in
+    # results.json comes from its primary metric, and the trivial bar, verdicts, regression checks,
+    # reports and Pareto fronts all read it. Every built-in metric declares True.
+    higher_is_better: ClassVar[bool] = True
     OPTIONS: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, **options: Any) -> None:

@@ -34,6 +34,7 @@ def parse_rating(reply: str) -> int | None:
 @METRICS.register("judge")
 class Judge(MeanOfSegments):
     name = "judge"
+    higher_is_better = True
     OPTIONS: ClassVar[dict[str, Option]] = {
         "source": Option(None, (str, type(None))),  # the judge model: embedded name, local folder or Hub id
         "batch_size": Option(8, (int,)),

@@ -47,6 +47,7 @@ class ExactMatch(MeanOfSegments):
     """
 
     name = "exact_match"
+    higher_is_better = True
     OPTIONS: ClassVar[dict[str, Option]] = {
         "lowercase": Option(True, (bool,)),
         "strip_punctuation": Option(True, (bool,)),
@@ -106,6 +107,7 @@ class ContentF1(MeanOfSegments):
     both have no content words scores 100 (SQuAD's rule); one side empty scores 0. No options."""
 
     name = "content_f1"
+    higher_is_better = True
 
     def segment_scores(self, hyps: list[str], refs: list[str]) -> list[float]:
         return [100.0 * token_f1(content_words(h), content_words(r)) for h, r in zip(hyps, refs)]

@@ -70,6 +70,7 @@ class Rouge(MeanOfSegments):
     (Porter stemming, default on) and `tokenizer` (only None, rouge-score's default tokenizer)."""
 
     ROUGE_TYPE: ClassVar[str]
+    higher_is_better = True  # an F-measure (rouge1, rouge2, rougeL, rougeLsum)
     OPTIONS: ClassVar[dict[str, Option]] = {
         "stemmer": Option(True, (bool,)),
         "tokenizer": Option(None, (type(None),)),

@@ -151,6 +151,7 @@ class Bleu(SacreBleuMetric):
     """sacreBLEU BLEU (default: 13a tokenizer, exp smoothing, mixed case). Options: sacreBLEU's."""
 
     name = "bleu"
+    higher_is_better = True
     SACRE_CLASS = BLEU
     UNSIGNED = {"max_ngram_order": "ngram"}
     OPTIONS = _options_from(BLEU, {
@@ -176,6 +177,7 @@ class Chrf(SacreBleuMetric):
     """sacreBLEU chrF: chrF2 by default; `word_order: 2` gives chrF++. Options: sacreBLEU's."""
 
     name = "chrf"
+    higher_is_better = True
     SACRE_CLASS = _CHRF
     UNSIGNED = {"beta": "beta"}
     OPTIONS = _options_from(CHRF, {

@@ -14,6 +14,7 @@ from bench.errors import BenchError
 from bench.models import MODELS
 from bench.models.base import Encoded, GenSettings, strip_generated
 from bench.models.hf import HFAdapter
+from bench.tokens import pad_id
 
 
 @MODELS.register("assisted")
@@ -51,7 +52,7 @@ class Assisted(HFAdapter):
         if gen.backend != "eager" or gen.num_beams != 1:
             raise BenchError("assisted decoding runs greedy/sampled on the eager backend only")
         tok = self.tokenizer
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        pad = pad_id(tok)
         ids, mask = encoded.inputs["input_ids"], encoded.inputs["attention_mask"]
         rows = []
         for i in range(ids.shape[0]):

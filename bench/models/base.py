@@ -18,7 +18,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from bench.errors import BenchError
-from bench.features import left_pad
+from bench.tokens import keep_last, left_pad, pad_id
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ class Encoded:
     """What `encode` hands to `decode`: model inputs plus bookkeeping the runner records."""
 
     inputs: dict[str, torch.Tensor]
-    prompt_tokens: list[int]  # real (unpadded) prompt length per item
-    truncated: int = 0  # prompts cut to fit the model's positions
-    extra: dict[str, Any] = field(default_factory=dict)
+    prompt_tokens: list[int]  # the prompt tokens each item's model reads (after any cut)
+    truncated: list[bool] = field(default_factory=list)  # per item: cut to fit the model's positions
+    # (empty: the adapter does not say; the quality pass then records neither as known)
 
 
 class ModelAdapter(ABC):
@@ -102,20 +102,25 @@ class ModelAdapter(ABC):
     def decode(self, encoded: Encoded, gen: GenSettings) -> list[list[int]]:
         """Generated token ids per prompt, without prompt, padding or the final EOS."""
 
-    def prompt_batch(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[int], int]:
-        """(ids, mask) left-padded, real lengths, and how many prompts were truncated."""
+    def prompt_batch(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[int], list[bool]]:
+        """(ids, mask) left-padded, real lengths, and which prompts were truncated."""
         rendered = [render_prompt(self.tokenizer, p, self.chat) for p in prompts]
         seqs, cut = tokenize_prompts(self.tokenizer, rendered, self.max_prompt_tokens, self.chat)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        ids, mask = left_pad(seqs, pad)
+        ids, mask = left_pad(seqs, pad_id(self.tokenizer))
         return ids, mask, [len(s) for s in seqs], cut
 
-    def generate_ids(self, prompts: list[str], gen: GenSettings, mark: Callable[[str], None] = no_mark) -> list[list[int]]:
-        """encode + decode, marking each stage's end: what the speed tracker times."""
+    def generate_batch(self, prompts: list[str], gen: GenSettings,
+                       mark: Callable[[str], None] = no_mark) -> tuple[Encoded, list[list[int]]]:
+        """encode + decode, marking each stage's end (what the speed tracker times); the `Encoded`
+        comes back too, for what it records about the prompts (the quality pass stores it per item)."""
         encoded = self.encode(prompts, mark)
         ids = self.decode(encoded, gen)
         mark(self.decode_stage)
-        return ids
+        return encoded, ids
+
+    def generate_ids(self, prompts: list[str], gen: GenSettings, mark: Callable[[str], None] = no_mark) -> list[list[int]]:
+        """encode + decode, marking each stage's end: what the speed tracker times."""
+        return self.generate_batch(prompts, gen, mark)[1]
 
     def text(self, ids: list[list[int]]) -> list[str]:
         return [self.output_tokenizer.decode(seq, skip_special_tokens=True).strip() for seq in ids]
@@ -135,15 +140,15 @@ def render_prompt(tokenizer: PreTrainedTokenizerBase, text: str, chat: bool) -> 
 
 
 def tokenize_prompts(tokenizer: PreTrainedTokenizerBase, prompts: list[str], max_tokens: int,
-                     chat: bool) -> tuple[list[list[int]], int]:
-    """Token ids per prompt, each cut to its last `max_tokens` (the end holds the generation prompt),
-    and how many were cut. A chat-rendered prompt already holds its special tokens; a plain one gets
-    the tokenizer's own (T5's closing </s>)."""
-    seqs = tokenizer(prompts, add_special_tokens=not chat).input_ids
-    cut = sum(len(s) > max_tokens for s in seqs)
-    if cut:
-        log.warning("%d of %d prompts exceed %d tokens and were truncated from the left", cut, len(seqs), max_tokens)
-    return [s[-max_tokens:] for s in seqs], cut
+                     chat: bool) -> tuple[list[list[int]], list[bool]]:
+    """Token ids per prompt, each cut to its last `max_tokens` (`bench.tokens.keep_last`: the end
+    holds the generation prompt), and whether each was cut. A chat-rendered prompt already holds its
+    special tokens; a plain one gets the tokenizer's own (T5's closing </s>)."""
+    seqs, cut = keep_last(tokenizer(prompts, add_special_tokens=not chat).input_ids, max_tokens)
+    if any(cut):
+        log.warning("%d of %d prompts exceed %d tokens and were truncated from the left", sum(cut), len(seqs),
+                    max_tokens)
+    return seqs, cut
 
 
 def strip_generated(ids: torch.Tensor, tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:

@@ -9,6 +9,7 @@ from bench.pretrained import prompt_budget
 from bench.errors import BenchError
 from bench.models import MODELS
 from bench.models.base import Encoded, GenSettings, ModelAdapter, no_mark, strip_generated
+from bench.tokens import pad_id
 
 
 class HFAdapter(ModelAdapter):
@@ -39,7 +40,7 @@ class HFAdapter(ModelAdapter):
         torch.manual_seed(gen.seed)
         tok = self.tokenizer
         out = self.model.generate(**encoded.inputs, **gen.generate_kwargs(self.device), eos_token_id=tok.eos_token_id,
-                                  pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+                                  pad_token_id=pad_id(tok))
         new = out[:, 1:] if self.model.config.is_encoder_decoder else out[:, encoded.inputs["input_ids"].shape[1]:]
         return strip_generated(new, tok)
 

@@ -54,13 +54,7 @@ class LLM2SLMAdapter(ModelAdapter):
         ids, mask, lengths, cut = self.prompt_batch(prompts)
         ids, mask = ids.to(self.device), mask.to(self.device)
         mark("tokenize")
-        features = None
-        if self.model.uses_llm:
-            features = self.model.llm_features(ids, mask)
-            mark("llm_encode")
-        embeds = self.model.prompt_embeds(ids, mask, features)
-        mark("projector" if self.model.uses_llm else "embed")
-        return Encoded({"inputs_embeds": embeds, "attention_mask": mask}, lengths, cut)
+        return Encoded(self.model.encode(ids, mask, mark), lengths, cut)  # marks llm_encode, projector
 
     def decode(self, encoded: Encoded, gen: GenSettings) -> list[list[int]]:
         torch.manual_seed(gen.seed)

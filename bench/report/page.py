@@ -1,14 +1,20 @@
 """`leaderboard.html`: the Markdown report's content as one self-contained page (inline CSS, a few
 lines of JS to sort a table by a column, plots as data URIs).
 
-Model outputs are untrusted text: everything read from a results file goes through `html.escape`,
-and the plots are embedded as `<img>` (an SVG there cannot run scripts), never inline markup.
+The page is one Jinja2 template (`TEMPLATE`) rendered with autoescaping on: model outputs are
+untrusted text, and every value read from a results file reaches the page escaped unless the template
+marks it otherwise (only the page's own CSS and JS are). The plots are embedded as `<img>` (an SVG
+there cannot run scripts), never inline markup. Python here only gathers what the template shows
+(`bench.report.rows` reads the results); the template only lays it out.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
+
+import jinja2
+from markupsafe import Markup
 
 from bench.report import rows as R
 
@@ -42,35 +48,81 @@ document.querySelectorAll("table.sortable th").forEach((th, i) => th.addEventLis
 }));
 """
 
+# A cell is {"text", "cls" (class, or None), "v" (data-v of a sortable number, or None), "flag"}; a row
+# is {"cells", "below" (below the trivial bar: tinted)}.
+TEMPLATE = """\
+{%- macro cell(c) -%}
+<td{% if c.cls %} class="{{ c.cls }}"{% endif %}{% if c.v is not none %} data-v="{{ c.v }}"{% endif %}>
+{%- if c.flag %}<span class="flag">{{ c.text }}</span>{% else %}{{ c.text }}{% endif %}</td>
+{%- endmacro -%}
+{%- macro table(header, rows, sortable=false) -%}
+<table{% if sortable %} class="sortable"{% endif %}><thead><tr>{% for h in header %}<th>{{ h }}</th>{% endfor %}</tr></thead><tbody>
+{% for row in rows %}<tr{% if row.below %} class="below-trivial"{% endif %}>{% for c in row.cells %}{{ cell(c) }}{% endfor %}</tr>
+{% endfor %}</tbody></table>
+{%- endmacro -%}
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ title }}</title>
+<style>{{ css }}</style></head><body>
+<h1>{{ title }}</h1>
+{% for s in sections %}
+<h2>{{ s.task }}</h2>
+<p class="note">Split {{ s.split }}, n={{ s.n }}; primary metric <b>{{ s.primary }}</b> ({{ s.direction }} is better). \
+p: paired bootstrap vs the LLM / vs the SLM baseline. Latency, TTFT and TPOT in ms (median over timed runs); \
+speedup = LLM latency / system latency. {{ verdict_note }} Bar: {{ s.bars }}; <span class="flag">flagged</span> \
+rows are below it. Click a column header to sort.</p>
+{{ table(s.header, s.rows, sortable=true) }}
+{% if s.sliced %}
+<p class="note">Per slice ({{ s.slice_field }}): every slice scored on its own items, with its own trivial bar.</p>
+{{ table(s.sliced.header, s.sliced.rows, sortable=true) }}
+{% endif %}
+<p><img class="pareto" alt="Pareto plot: {{ s.task }}" src="{{ s.pareto }}"></p>
+{% if s.curve %}
+<p class="note">Learning curves: where each trained system's curve clears the trivial bar (same rule as the table).</p>\
+<ul class="examples">{% for note in s.curve.notes %}<li>{{ note }}</li>{% endfor %}</ul>
+<p><img class="curve" alt="Learning curves: {{ s.task }}" src="{{ s.curve.src }}"></p>
+{% endif %}
+{% if s.examples %}
+<p>Example outputs:</p><ul class="examples">{% for x in s.examples -%}
+<li>{{ x.run }} / {{ x.system }} <code>{{ x.id }}</code>: {{ x.prediction }} <i>(reference: {{ x.reference }})</i></li>
+{%- endfor %}</ul>
+{% endif %}
+{% endfor %}
+<h2>Runs</h2>
+{{ table(meta_header, meta_rows) }}
+<h2>Metric signatures</h2>
+{{ table(["task", "metric", "signature", "runs"], sig_rows) }}
+<script>{{ js }}</script>
+</body></html>
+"""
 
-def e(text: object) -> str:
-    return html.escape(str(text))
+
+@functools.cache
+def template() -> jinja2.Template:
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    return env.from_string(TEMPLATE)
 
 
-def _table(header: list[str], body: list[list[str]], sortable: bool = False) -> str:
-    cls = ' class="sortable"' if sortable else ""
-    head = "".join(f"<th>{h}</th>" for h in header)
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(body) + "\n</tbody></table>"
+def _text(value: object, cls: str | None = "text", flag: bool = False) -> dict:
+    return {"text": str(value), "cls": cls, "v": None, "flag": flag}
 
 
-def _body(r_rows: list[dict], cols: list[tuple[str, str]], primary: str) -> list[str]:
+def _rows(r_rows: list[dict], cols: list[tuple[str, str]], primary: str) -> list[dict]:
     """Table rows; one below the trivial bar is tinted and its verdict flagged."""
-    body = []
+    out = []
     for r in r_rows:
         cells = []
         for name, kind in cols:
             if kind == "text":
-                cells.append(f'<td class="text">{e(r[name])}</td>')
+                cells.append(_text(r[name]))
             elif kind == "verdict":
-                text = R.verdict_text(r)
-                inner = f'<span class="flag">{e(text)}</span>' if r["above_trivial"] is False else e(text)
-                cells.append(f'<td class="text">{inner}</td>')
+                cells.append(_text(R.verdict_text(r), flag=r["above_trivial"] is False))
             else:
                 text, key = R.cell(r, kind, primary)
-                cells.append(f'<td data-v="{"" if key is None else key}">{e(text)}</td>')
-        cls = ' class="below-trivial"' if r["above_trivial"] is False else ""
-        body.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
-    return body
+                cells.append({"text": str(text), "cls": None, "v": "" if key is None else key, "flag": False})
+        out.append({"cells": cells, "below": r["above_trivial"] is False})
+    return out
 
 
 def _src(svg: str | None, file: str) -> str:
@@ -78,37 +130,26 @@ def _src(svg: str | None, file: str) -> str:
     return f"data:image/svg+xml;base64,{base64.b64encode(svg.encode()).decode()}" if svg else file
 
 
-def task_section(runs: list[dict], task: str, figure_svg: str | None, curve_svg: str | None = None) -> str:
+def _section(runs: list[dict], task: str, figure_svg: str | None, curve_svg: str | None) -> dict:
+    """What the template shows for one task."""
     primary, direction, cols, table_rows = R.task_table(runs, task)
     info = R.task_info(runs, task)
-    src = _src(figure_svg, f"pareto_{R.slug(task)}.svg")
-    parts = [f"<h2>{e(task)}</h2>",
-             f'<p class="note">Split {e(info.get("split", R.MISSING))}, n={e(info.get("n", R.MISSING))}; primary metric '
-             f"<b>{e(primary)}</b> ({direction} is better). p: paired bootstrap vs the LLM / vs the SLM baseline. "
-             "Latency, TTFT and TPOT in ms (median over timed runs); speedup = LLM latency / system latency. "
-             f'{e(R.VERDICT_NOTE)} Bar: {e(", ".join(R.bars(runs, task)))}; '
-             '<span class="flag">flagged</span> rows are below it. Click a column header to sort.</p>',
-             _table([e(name) for name, _ in cols], _body(table_rows, cols, primary), sortable=True)]
+    section = {"task": task, "split": info.get("split", R.MISSING), "n": info.get("n", R.MISSING),
+               "primary": primary, "direction": direction, "bars": ", ".join(R.bars(runs, task)),
+               "header": [name for name, _ in cols], "rows": _rows(table_rows, cols, primary), "sliced": None,
+               "pareto": _src(figure_svg, f"pareto_{R.slug(task)}.svg"), "curve": None,
+               "examples": [{"run": run, "system": system, "id": x.get("id", R.MISSING),
+                             "prediction": x.get("prediction", ""), "reference": x.get("reference", "")}
+                            for run, system, x in R.examples(runs, task)]}
     if R.slice_names(runs, task):
         sliced = R.columns(runs, task, sliced=True)
-        parts += [f'<p class="note">Per slice ({e(info.get("slice_field", "slice"))}): every slice scored on its own '
-                  "items, with its own trivial bar.</p>",
-                  _table([e(name) for name, _ in sliced], _body(R.slice_rows(runs, task), sliced, primary),
-                         sortable=True)]
-    parts.append(f'<p><img class="pareto" alt="Pareto plot: {e(task)}" src="{e(src)}"></p>')
+        section["sliced"] = {"header": [name for name, _ in sliced],
+                             "rows": _rows(R.slice_rows(runs, task), sliced, primary)}
+    section["slice_field"] = info.get("slice_field", "slice")
     if R.curves(runs, task):
-        notes = "".join(f"<li>{e(note)}</li>" for note in R.curve_notes(runs, task))
-        parts += [f'<p class="note">Learning curves: where each trained system\'s curve clears the trivial bar '
-                  f'(same rule as the table).</p><ul class="examples">{notes}</ul>',
-                  f'<p><img class="curve" alt="Learning curves: {e(task)}" '
-                  f'src="{e(_src(curve_svg, f"curve_{R.slug(task)}.svg"))}"></p>']
-    shown = R.examples(runs, task)
-    if shown:
-        items = "".join(f"<li>{e(run)} / {e(system)} <code>{e(x.get('id', R.MISSING))}</code>: "
-                        f"{e(x.get('prediction', ''))} <i>(reference: {e(x.get('reference', ''))})</i></li>"
-                        for run, system, x in shown)
-        parts.append(f'<p>Example outputs:</p><ul class="examples">{items}</ul>')
-    return "\n".join(parts)
+        section["curve"] = {"notes": R.curve_notes(runs, task),
+                            "src": _src(curve_svg, f"curve_{R.slug(task)}.svg")}
+    return section
 
 
 def html_page(runs: list[dict], figures: dict[str, str] | None = None, curves: dict[str, str] | None = None) -> str:
@@ -116,13 +157,11 @@ def html_page(runs: list[dict], figures: dict[str, str] | None = None, curves: d
     `curves` to its learning curves' (else curve_<task>.svg, for tasks with curves)."""
     figures, curves = figures or {}, curves or {}
     meta = [R.metadata(run) for run in runs]
-    meta_rows = ["<tr>" + "".join(f'<td class="text">{e(v)}</td>' for v in m.values()) + "</tr>" for m in meta]
-    sig_rows = ["<tr>" + "".join(f'<td class="text sig">{e(c)}</td>' for c in s) + "</tr>" for s in R.signatures(runs)]
-    title = "l2s-bench leaderboard: " + ", ".join(run["run_id"] for run in runs)
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{e(title)}</title>",
-        f"<style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>",
-        *(task_section(runs, task, figures.get(task), curves.get(task)) for task in R.task_names(runs)),
-        "<h2>Runs</h2>", _table([e(k) for k in meta[0]], meta_rows),
-        "<h2>Metric signatures</h2>", _table(["task", "metric", "signature", "runs"], sig_rows),
-        f"<script>{JS}</script>", "</body></html>", ""])
+    return template().render(
+        title="l2s-bench leaderboard: " + ", ".join(run["run_id"] for run in runs),
+        css=Markup(CSS), js=Markup(JS),  # the page's own code: the only text not escaped
+        verdict_note=R.VERDICT_NOTE,
+        sections=[_section(runs, task, figures.get(task), curves.get(task)) for task in R.task_names(runs)],
+        meta_header=list(meta[0]),
+        meta_rows=[{"cells": [_text(v) for v in m.values()], "below": False} for m in meta],
+        sig_rows=[{"cells": [_text(c, "text sig") for c in s], "below": False} for s in R.signatures(runs)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.errors import BenchError
+from bench.metrics.base import resample_indices
 
 DEFINITION = ("sum over shared inputs of the baseline's per-input median wall time divided by the same sum "
               "for the other system (ratio of total per-sample wall time, Leviathan et al.); CI: 2.5/97.5 "
@@ -26,8 +27,7 @@ def paired_speedup(base: dict[str, float], other: dict[str, float], n_bootstrap:
         raise BenchError("no inputs in common between the two systems: cannot pair their timings")
     b = np.array([base[k] for k in keys], dtype=float)
     o = np.array([other[k] for k in keys], dtype=float)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(keys), size=(n_bootstrap, len(keys)))
+    idx = resample_indices(len(keys), n_bootstrap, seed)  # the quality scores' bootstrap draw
     ratios = b[idx].sum(axis=1) / o[idx].sum(axis=1)
     low, high = np.percentile(ratios, [2.5, 97.5])
     tps_ratio = None

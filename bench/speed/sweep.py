@@ -6,16 +6,18 @@ size and backend it times, on the same random prompts:
 
 - `llm`: the LLM's `generate`;
 - `slm`: the SLM's `generate`;
-- `l2s`: the LLM's prompt encode once (seq2seq: the encoder; decoder-only: the first half of its
-  layers) -> `bench.l2s.FeatureNorm` + `Projector` -> SLM `generate(inputs_embeds=SLM prompt
-  embeddings + projected features)`, marked as stages llm_encode / projector / slm_decode.
+- `l2s`: a `bench.l2s.LLMToSLM` around the two random models (LLM layer: seq2seq, the encoder;
+  decoder-only, the first half of its layers), run as the `llm2slm` adapter runs a checkpoint:
+  `LLMToSLM.encode` (the LLM's prompt encode once, feature norm, projector, SLM prompt embeddings)
+  then `LLMToSLM.generate`, marked as stages llm_encode / projector / slm_decode.
 
 Output length is forced (min_new_tokens = max_new_tokens, greedy, KV cache on, no EOS). Each system
 is timed twice by the same tracker: the full generate, and a one-token generate of the same inputs
-(prefill), so TTFT, TPOT and decode tokens/s follow conventions.md. `bench.l2s.LLMToSLM` needs
-tokenizers to decide its prompt side, so the L2S path is assembled here from its parts
-(`FrozenLLM`, `FeatureNorm`, `Projector`) with the same rule: the SLM embeds the prompt when both
-models share a tokenizer, otherwise the LLM's embedding table + a Linear to d_slm does.
+(prefill), so TTFT, TPOT and decode tokens/s follow conventions.md. There are no tokenizers: the
+shapes' tokenizer names say whether a pair shares a vocabulary (`LLMToSLM(shared_vocab=...)`), which
+decides the prompt side as in training: the SLM embeds the prompt when they share one, otherwise the
+LLM's embedding table + a Linear to d_slm does. Its projector starts at zero as a trained one does
+not; the work is the same.
 """
 
 from __future__ import annotations
@@ -103,28 +105,26 @@ def max_positions(model) -> int | None:
 
 
 class Pair:
-    """Both models of a pair, one set of random prompts, and the three systems as tracker calls."""
+    """Both models of a pair, the L2S system built from them, one set of random prompts, and the
+    three systems as tracker calls."""
 
     def __init__(self, llm_name: str, slm_name: str, device: str, dtype: str, seed: int = 0):
         import torch
-        from torch import nn
 
-        from bench.l2s import FeatureNorm, FrozenLLM, Projector
+        from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
 
         self.names, self.device, self.seed = (llm_name, slm_name), device, seed
-        self.dtype = getattr(torch, dtype)
         self.llm, self.slm = build(llm_name, device, dtype), build(slm_name, device, dtype)
         config = self.llm.config
         self.llm_layer = None if config.is_encoder_decoder else max(config.num_hidden_layers // 2, 1)
-        self.frozen = FrozenLLM(self.llm, tokenizer=None, source=f"random:{llm_name}", hash="random",
-                                layer=self.llm_layer)
-        d_llm, d_slm = self.frozen.dim, self.slm.get_input_embeddings().embedding_dim
-        same_vocab = SHAPES[llm_name][1] == SHAPES[slm_name][1]
+        frozen = FrozenLLM(self.llm, tokenizer=None, source=f"random:{llm_name}", hash="random",
+                           layer=self.llm_layer)
         torch.manual_seed(seed)
-        with torch.device(device):
-            self.norm = FeatureNorm(d_llm, clamp=10.0)  # identity statistics: the cost is what matters here
-            self.projector = Projector(d_llm, d_slm, d_slm).to(self.dtype)
-            self.prompt_proj = None if same_vocab else nn.Linear(d_llm, d_slm).to(self.dtype)
+        with torch.device(device):  # projector and prompt-side Linear: random init, on the device
+            model = LLMToSLM(L2SConfig(llm_layer=self.llm_layer), self.slm, None, frozen,
+                             shared_vocab=SHAPES[llm_name][1] == SHAPES[slm_name][1])
+        # cast as the llm2slm adapter casts a checkpoint; the feature statistics stay the identity
+        self.l2s = model.to(device=device, dtype=getattr(torch, dtype)).eval()
 
     def inputs(self, batch: int, prompt_tokens: int, new_tokens: int, n: int) -> list[tuple[str, dict]]:
         """`n` random prompts of `batch` x `prompt_tokens` in both vocabularies (ids >= 2 avoid pad/EOS)."""
@@ -146,7 +146,8 @@ class Pair:
         return out
 
     def call(self, system: str, x: dict, kwargs: dict):
-        """The tracker call for one system on one input: returns generated token ids (whole batch)."""
+        """The tracker call for one system on one input: returns generated token ids (whole batch).
+        L2S reads the LLM's token ids, as its prompt tokenizer is the LLM's."""
         import torch
 
         model = self.llm if system == "llm" else self.slm
@@ -154,45 +155,31 @@ class Pair:
         @torch.no_grad()
         def run(mark) -> int:
             if system == "l2s":
-                embeds = self.l2s_embeds(x, mark)
-                out = self.slm.generate(inputs_embeds=embeds, attention_mask=x["mask"], **kwargs)
+                out = self.l2s.generate(self.l2s.encode(x["llm_ids"], x["mask"], mark), **kwargs)
                 mark("slm_decode")
-                prompt = 0  # a decoder-only generate from embeddings returns new tokens only
+                new = out.shape[1]  # `LLMToSLM.generate` returns new tokens only
             else:
                 ids = x["llm_ids"] if system == "llm" else x["slm_ids"]
                 out = model.generate(input_ids=ids, attention_mask=x["mask"], **kwargs)
-                prompt = ids.shape[1]
-            new = out.shape[1] - (1 if model.config.is_encoder_decoder else prompt)  # seq2seq: decoder start
+                new = out.shape[1] - (1 if model.config.is_encoder_decoder else ids.shape[1])  # seq2seq: start token
             if new != kwargs["max_new_tokens"]:
                 raise BenchError(f"{system} generated {new} tokens, not the forced {kwargs['max_new_tokens']}")
             return out.shape[0] * new
 
         return run
 
-    def l2s_embeds(self, x: dict, mark):
-        features = self.frozen.features(x["llm_ids"], x["mask"])
-        mark("llm_encode")
-        if self.prompt_proj is None:
-            embeds = self.slm.get_input_embeddings()(x["slm_ids"])
-        else:
-            embeds = self.prompt_proj(self.llm.get_input_embeddings()(x["llm_ids"]))
-        projected = self.projector(self.norm(features).to(self.dtype))
-        embeds = embeds + projected * x["mask"].unsqueeze(-1).to(self.dtype)
-        mark("projector")
-        return embeds
-
     def weights_mb(self, system: str) -> float:
         def mb(*modules) -> float:
-            return sum(p.numel() * p.element_size() for m in modules if m is not None for p in m.parameters()) / 2**20
+            return sum(p.numel() * p.element_size() for m in modules for p in m.parameters()) / 2**20
 
         if system == "llm":
             return mb(self.llm)
         if system == "slm":
             return mb(self.slm)
-        return mb(self.llm, self.slm, self.projector, self.prompt_proj)
+        return mb(self.llm, self.l2s)  # the L2S module holds the SLM, projector and prompt-side Linear
 
     def close(self) -> None:
-        del self.llm, self.slm, self.frozen, self.projector, self.prompt_proj
+        del self.llm, self.slm, self.l2s
         gc.collect()
         if self.device.startswith("cuda"):
             import torch
