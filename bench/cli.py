@@ -142,7 +142,9 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
     for path in args.paths:
         task = load_task_file(path)
-        print(f"ok: {path} (task '{task.task}', {task.family}, {len(task.metrics)} metrics)")
+        checked = task.check_record()
+        against = checked or "no data at hand: templates not checked against a record (prepare it first)"
+        print(f"ok: {path} (task '{task.task}', {task.family}, {len(task.metrics)} metrics; {against})")
 
 
 def cmd_data(args: argparse.Namespace) -> None:

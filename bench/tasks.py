@@ -122,6 +122,28 @@ class Task:
             raise BenchError(f"task '{self.task}' [{split}] has no records")
         return out
 
+    def check_record(self, data_dir: str | Path | None = None) -> str | None:
+        """Check the field mapping, the slice and cluster fields and every prompt template against the
+        first test record, so a misnamed field fails here rather than at evaluate time. Returns what
+        was checked, or None when the data is not at hand (nothing is prepared or downloaded here)."""
+        if self.dataset.hf and data_dir is None:
+            return None  # reading it may mean the Hub
+        try:
+            rows = self._rows("test", data_dir)
+        except BenchError:
+            return None
+        if not rows:
+            raise BenchError(f"{self.file}: the test split has no records")
+        row = rows[0]
+        sample = {**row, "source": _get(row, self.fields.source, self.file, 0),
+                  "reference": _get(row, self.fields.reference, self.file, 0)}
+        for dotted in (self.fields.id, self.slices, self.clusters):
+            if dotted:
+                _get(row, dotted, self.file, 0)
+        for family in self.prompts:
+            self.prompt(sample, family)
+        return f"fields, {len(self.prompts)} prompt template(s) checked against test record 0"
+
     def slice_values(self, samples: list[dict]) -> list[str] | None:
         """Each item's value of the `slices` field (None when the task has no slices)."""
         return self._values(self.slices, samples)

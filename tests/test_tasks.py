@@ -134,6 +134,24 @@ def test_missing_field_and_template_field_are_named(tmp_path):
         task.prompt(sample, "t5")
 
 
+def test_validate_checks_templates_against_a_record_when_the_data_is_at_hand(tmp_path, capsys):
+    data = write(tmp_path, json.dumps({"id": "1", "source": "hello", "target": "hola"}) + "\n", "test.jsonl")
+    good = write(tmp_path, GOOD.replace("DATA", str(data)))
+    assert main(["validate", str(good)]) == 0
+    assert "checked against test record 0" in capsys.readouterr().out
+    bad = write(tmp_path, GOOD.replace("DATA", str(data)).replace("{source}", "{sourse}"), "bad.yaml")
+    tasks.load_task_file(bad)  # the template alone is well formed
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "names field 'sourse'" in err and err.count("\n") == 1
+    sliced = write(tmp_path, GOOD.replace("DATA", str(data)) + "slices: kind\n", "sliced.yaml")
+    assert main(["validate", str(sliced)]) == 2
+    assert "field 'kind' missing from record 0" in capsys.readouterr().err
+    absent = write(tmp_path, GOOD.replace("DATA", str(tmp_path / "nowhere")), "absent.yaml")
+    assert main(["validate", str(absent)]) == 0
+    assert "no data at hand" in capsys.readouterr().out
+
+
 def test_unknown_task_did_you_mean():
     with pytest.raises(BenchError, match="did you mean 'kjv-web'"):
         tasks.get_task("kjv-wbe")
