@@ -56,16 +56,16 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from bench.evaluate import SystemSpec, evaluate, table
-    from bench.results import write_json
-    from bench.tasks import get_task
+    from bench.run import run_suite
+    from bench.suite import QualitySpec, one_task
+    from bench.summary import console_table
 
-    systems = [SystemSpec.parse(text) for text in args.system]
-    result = evaluate(get_task(args.task), systems, args.split, args.limit, args.batch_size, args.data_dir,
-                      args.n_bootstrap)
-    print(table(result))
-    if args.out:
-        print(f"wrote {write_json(result, args.out)}")
+    quality = QualitySpec(split=args.split, limit=args.limit, batch_size=args.batch_size, n_bootstrap=args.n_bootstrap)
+    suite = one_task(args.task, args.system, args.device, args.data_dir, quality)
+    run_dir = Path(args.results_dir) / (args.run_id or suite.suite)
+    results = run_suite(suite, run_dir, resume=args.resume)
+    print(console_table(results))
+    print(f"wrote {run_dir / 'results.json'} ({results['sittings'][-1]['wall_seconds']} s)")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -181,17 +181,21 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("prompt", nargs="+")
     g.set_defaults(func=cmd_generate)
 
-    e = sub.add_parser("evaluate", help="generate with each system on a task's test items and score them together")
+    e = sub.add_parser("evaluate", help="a one-off run: each system's quality on a task's test items, scored together "
+                                           "(no speed pass; the same results.json as `run`)")
     e.add_argument("task", help="a task name (`l2s-bench list tasks`) or a task YAML file")
-    e.add_argument("--system", action="append", default=[], metavar="NAME[@ROLE]=ADAPTER[:k=v,...]",
+    e.add_argument("--system", action="append", required=True, metavar="NAME[@ROLE]=ADAPTER[:k=v,...]",
                    help="e.g. llm=hf-causal:source=smollm2-135m-instruct or l2s=llm2slm:checkpoint=runs/x/final; "
                         "the trivial baseline is always included")
     e.add_argument("--split", default="test")
     e.add_argument("--limit", type=positive_int, help="a seeded sample of this many items (default: the task's limit)")
     e.add_argument("--batch-size", type=positive_int, default=16)
     e.add_argument("--data-dir", help="read <split>.jsonl from here (e.g. a local copy of a Hub dataset)")
-    e.add_argument("--n-bootstrap", type=int, default=1000)
-    e.add_argument("--out", help="write scores and every prediction as JSON here")
+    e.add_argument("--n-bootstrap", type=positive_int, default=1000)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--results-dir", default="results")
+    e.add_argument("--run-id", help="folder under --results-dir (default: evaluate-TASK)")
+    e.add_argument("--resume", action="store_true", help="continue that folder's run, redoing nothing finished")
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("run", help="run a suite: train what is missing, then quality and speed for every system")

@@ -66,6 +66,7 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     if state.exists() and not resume:
         raise BenchError(f"{run_dir} already holds a run; pass --resume to continue it or --run-id for a new one")
     check_not_newer(run_dir / "results.json")
+    check_adapters(suite)
     machine.set_threads(suite.threads)
     started = time.perf_counter()
     sittings = json.loads(state.read_text()).get("sittings", []) if state.exists() else []
@@ -92,6 +93,14 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     write_json(record, state)
     write_json(results, run_dir / "results.json")
     return results
+
+
+def check_adapters(suite: Suite) -> None:
+    """The named systems' adapters and arguments, before a run folder or any work exists: a misspelt
+    adapter or argument is one message, not a half-started run that then demands --resume."""
+    for d in suite.systems.values():
+        if d.adapter is not None:
+            adapter_args(d.adapter, MODELS.get(d.adapter), d.args)
 
 
 def ensure_data(task: Task, data_dir: str | None) -> None:

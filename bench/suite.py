@@ -26,6 +26,7 @@ from typing import Literal
 
 from bench.config import config_hash, from_dict, load_yaml
 from bench.errors import BenchError, did_you_mean
+from bench.verdict import ROLES
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 
@@ -149,6 +150,39 @@ def load_suite(name_or_path: str | Path, **overrides) -> Suite:
     return suite
 
 
+def parse_system(text: str) -> tuple[str, SystemDef]:
+    """`NAME[@ROLE]=ADAPTER[:k=v,...]`, e.g. `l2s=llm2slm:checkpoint=runs/x/final`; ROLE defaults to NAME."""
+    from bench.models import parse_model_args
+
+    head, sep, body = text.partition("=")
+    if not sep or not body:
+        raise BenchError(f"--system expects NAME[@ROLE]=ADAPTER[:k=v,...], got {text!r}")
+    name, _, role = head.partition("@")
+    role = role or name
+    roles = [r for r in ROLES if r not in ("trivial", "assisted")]
+    if role not in roles:
+        raise BenchError(f"system '{name}': role '{role}' is not one of {', '.join(roles)} (write NAME@ROLE=...)"
+                         f"{did_you_mean(role, roles)}")
+    adapter, _, args = body.partition(":")
+    return name, SystemDef(role=role, adapter=adapter, args=parse_model_args(args))
+
+
+def one_task(task: str, systems: list[str], device: str = "cpu", data_dir: str | None = None,
+             quality: QualitySpec | None = None) -> Suite:
+    """The suite behind `l2s-bench evaluate`: named systems on one task, quality only, no speed pass."""
+    defs: dict[str, SystemDef] = {}
+    for text in systems:
+        name, system = parse_system(text)
+        if name in defs:
+            raise BenchError(f"system name '{name}' is used twice")
+        defs[name] = system
+    suite = Suite(suite=f"evaluate-{Path(task).stem}", tasks=[task], systems=defs, device=device, data_dir=data_dir,
+                  quality=quality or QualitySpec(), speed=SpeedSpec(enabled=False),
+                  description="one-off evaluation: quality of the named systems, no speed pass")
+    check(suite, "evaluate")
+    return suite
+
+
 def check(suite: Suite, where: str) -> None:
     if not suite.tasks:
         raise BenchError(f"{where}: tasks is empty")
@@ -156,7 +190,7 @@ def check(suite: Suite, where: str) -> None:
     for role in ("llm", "llm-ft", "slm", "l2s"):
         if roles.count(role) > 1:
             raise BenchError(f"{where}: more than one system has role '{role}'")
-    if "llm" not in roles and any(r != "llm" for r in roles):
+    if suite.speed.enabled and "llm" not in roles and any(r != "llm" for r in roles):
         raise BenchError(f"{where}: speedups are measured against the LLM; add a system with role 'llm'")
     for name, s in suite.systems.items():
         here = f"{where}: systems.{name}"

@@ -321,6 +321,21 @@ def test_unknown_system_subset_is_refused(bench_root, tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("change,message", [
+    (("adapter", "hf-causl"), "did you mean 'hf-causal'"),
+    (("args", {"sorce": "x"}), "unknown argument 'sorce' for hf-causal"),
+])
+def test_a_misnamed_adapter_or_argument_fails_before_a_run_folder_exists(bench_root, tmp_path, capsys, change,
+                                                                         message):
+    suite = yaml.safe_load((bench_root / "tiny.yaml").read_text())
+    suite["systems"]["llm"][change[0]] = change[1]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(path), "--results-dir", str(tmp_path / "results")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
 def test_score_rescores_from_stored_samples_alone(reference, tmp_path, monkeypatch, capsys):
     run = copy_run(reference, tmp_path)
     (run / "results.json").unlink()

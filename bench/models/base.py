@@ -61,10 +61,10 @@ class Encoded:
 class ModelAdapter(ABC):
     """A system under test. Subclasses register with `@MODELS.register("name")`.
 
-    Besides `encode`/`decode`, an adapter declares what the runners (`bench.run`, `bench.evaluate`)
-    need to know about it, so that they never test for an adapter's name: the class attributes
+    Besides `encode`/`decode`, an adapter declares what the runner (`bench.run`)
+    needs to know about it, so that it never tests for an adapter's name: the class attributes
     `chat_from_task`, `checkpoint_arg`, `draft_arg`, `lossless`, and the instance attribute `counters`.
-    The runners pass the constructor only the arguments it accepts (`bench.models.adapter_args`): the
+    The runner passes the constructor only the arguments it accepts (`bench.models.adapter_args`): the
     runner-supplied `device`, `dtype` and `reserve_new_tokens` are dropped where it lacks them, while
     an argument a user gave that it lacks is an error.
     """
