@@ -146,7 +146,7 @@ def test_adapters_declare_what_the_runner_resolves():
 def test_runners_never_test_for_an_adapter_name():
     root = Path(__file__).resolve().parents[1] / "bench"
     names = [n for n in MODELS.names() if n != Echo.name]
-    for module in ("run.py", "assemble.py", "suite.py", "curves.py", "metrics/judge.py"):
+    for module in ("run.py", "assemble.py", "curves.py", "metrics/judge.py"):
         text = (root / module).read_text()
         assert not [n for n in names if f'"{n}"' in text or f"'{n}'" in text], module
 
