@@ -3,7 +3,7 @@ than its SLM baseline (the method's claim), without a checkpoint on disk per poi
 
 With a suite's `curve.every` > 0, `run_curves` trains each `train:` system that still needs training
 in this process with `bench.train`'s curve hook: at step 0 and every `every` steps the in-memory model
-is wrapped in the `llm2slm` adapter and the runner's own quality pass generates for a fixed seeded
+is wrapped in the trained-system adapter (`FOR_TRAINED`) and the runner's own quality pass generates for a fixed seeded
 subset of `curve.split` (checkpoints are 170-540 MB; a curve needs 20+ points). The LLM and the
 trivial baselines run once on the same items, for the reference lines. Files, under
 `results/<run>/samples/<task>/curve/`::
@@ -28,7 +28,7 @@ from pathlib import Path
 from bench import checkpoint, train, verdict
 from bench.config import config_hash
 from bench.metrics import get_metric
-from bench.models import get_adapter
+from bench.models import FOR_TRAINED, get_adapter
 from bench.models.llm2slm import LLM2SLMAdapter
 from bench.results import write_json
 from bench.run import (Resolved, items_sha, quality_pass, reserve_tokens, resolve_systems, store_trivial,
@@ -88,10 +88,10 @@ def run_curves(suite: Suite, task: Task, run_dir: Path) -> None:
                 **{k: v for k, v in d.args.items() if k in WRAP_ARGS}}
         # What decides a point's predictions besides its step: the training config (not the weights:
         # there is no file), the adapter's arguments, the prompts and the generation settings.
-        curve_hash = config_hash({"task": task.task, "train": config_hash(raw), "adapter": "llm2slm", "args": args,
+        curve_hash = config_hash({"task": task.task, "train": config_hash(raw), "adapter": FOR_TRAINED, "args": args,
                                   "prompts": dict(task.prompts),
                                   "gen": [task.generation.max_new_tokens, task.generation.num_beams]})
-        system = Resolved(name, d.role, "llm2slm", args, curve_hash)
+        system = Resolved(name, d.role, FOR_TRAINED, args, curve_hash)
         log.info("training %s-%s from %s, a curve point every %d steps", task.task, name, d.train, spec.every)
         train.train(d.train, resume=True, overrides=d.overrides,
                     curve=(spec.every, _recorder(suite, task, items, points, system)))
