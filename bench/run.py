@@ -30,7 +30,8 @@ from bench import checkpoint, data, machine, provenance, train
 from bench.assemble import assemble
 from bench.config import config_hash
 from bench.errors import BenchError
-from bench.models import FOR_ASSISTED, FOR_TRAINED, MODELS, GenSettings, ModelAdapter, adapter_args, get_adapter
+from bench.models import (FOR_ASSISTED, FOR_TRAINED, MODELS, GenSettings, ModelAdapter, adapter_args, adapter_class,
+                          get_adapter)
 from bench.models.base import Encoded
 from bench.paths import cache_dir
 from bench.results import check_not_newer, write_json
@@ -167,10 +168,12 @@ def run_task(suite: Suite, task: Task, run_dir: Path) -> None:
         raise BenchError(f"suite system name {', '.join(clash)} is a trivial baseline's name; choose another")
     for trivial in trivials:
         store_trivial(task, samples, SampleStore(folder / f"{trivial.name}.jsonl"), trivial)
-    write_json({"task": name, "split": suite.quality.split, "data_dir": data_dir,
+    manifest = {"task": name, "split": suite.quality.split, "data_dir": data_dir,
                 "data_sha256": items_sha(samples), "ids": [str(s["id"]) for s in samples],
-                **task.item_notes(samples, suite.quality.split),
-                "systems": {s.name: s.describe() for s in [*trivials, *systems.values()]}}, folder / "_manifest.json")
+                **task.item_notes(samples, suite.quality.split)}
+    described = {s.name: s.describe() for s in [*trivials, *systems.values()]}
+    write_json({**manifest, "systems": with_earlier_systems(folder, manifest, described)},
+               folder / "_manifest.json")
     for system in systems.values():
         store = SampleStore(folder / f"{system.name}.jsonl")
         todo = [] if MODELS.get(system.adapter).lossless else [
@@ -191,6 +194,24 @@ def run_task(suite: Suite, task: Task, run_dir: Path) -> None:
         gc.collect()
         if suite.device.startswith("cuda"):
             torch.cuda.empty_cache()
+
+
+def with_earlier_systems(folder: Path, manifest: dict, now: dict) -> dict:
+    """This sitting's systems plus those an earlier sitting of the run recorded for the same items and
+    this one does not run (`--systems` picks a subset), in the earlier order: their stored samples are
+    still scored. A kept system needs its samples, or an adapter that is lossless (its quality is its
+    target's)."""
+    path = folder / "_manifest.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    if (old.get("data_sha256"), old.get("ids")) != (manifest["data_sha256"], manifest["ids"]):
+        return now
+
+    def kept(name: str, desc: dict) -> bool:
+        cls = adapter_class(desc.get("adapter", ""))
+        return desc.get("role") != "trivial" and ((folder / f"{name}.jsonl").exists() or bool(cls and cls.lossless))
+
+    merged = {name: now.get(name, desc) for name, desc in old.get("systems", {}).items() if name in now or kept(name, desc)}
+    return {**merged, **now}
 
 
 def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:

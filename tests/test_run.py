@@ -300,6 +300,20 @@ def test_rerun_needs_resume_and_resuming_a_finished_run_infers_nothing(bench_roo
     assert [e["speed"] for e in a["results"]] == [e["speed"] for e in b["results"]]  # reused, not re-measured
 
 
+def test_a_sitting_with_a_subset_of_systems_keeps_the_others_scored(bench_root, reference, tmp_path, monkeypatch):
+    run = copy_run(reference, tmp_path)
+    forbid_inference(monkeypatch)
+    assert main(["run", str(bench_root / "tiny.yaml"), "--results-dir", str(run.parent), "--run-id", "ref",
+                 "--resume", "--systems", "llm,slm"]) == 0
+    a, b = load(run), load(reference)
+    assert [e["system"] for e in a["results"]] == [e["system"] for e in b["results"]]
+    assert quality(a) == quality(b)  # l2s and assisted, not in this sitting, are still scored from their samples
+    (run / "samples" / "tiny-kjv" / "l2s.jsonl").unlink()  # a kept system needs its samples
+    assert main(["run", str(bench_root / "tiny.yaml"), "--results-dir", str(run.parent), "--run-id", "ref",
+                 "--resume", "--systems", "llm,slm"]) == 0
+    assert "l2s" not in {e["system"] for e in load(run)["results"]}
+
+
 def test_resumed_on_another_machine_reuses_samples_but_measures_its_own_speed(bench_root, reference, tmp_path,
                                                                                monkeypatch):
     run = copy_run(reference, tmp_path)
