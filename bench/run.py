@@ -18,7 +18,9 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -130,31 +132,32 @@ def train_missing(suite: Suite, tasks: list[Task], log_dir: Path) -> None:
         return
     threads = max(1, (os.cpu_count() or 1) // suite.train_jobs)
     log_dir.mkdir(parents=True, exist_ok=True)
-    pending, running, failed = list(jobs), [], []
-    while pending or running:
-        while pending and not failed and len(running) < suite.train_jobs:
-            label, d = pending.pop(0)
-            cmd = [sys.executable, "-m", "bench.cli", "train", d.train, "--resume", "--samples", "0",
-                   "--set", json.dumps(d.overrides)]
-            logfile = open(log_dir / f"train-{label}.log", "w")
-            log.info("training %s from %s (%d threads; log: %s)", label, d.train, threads, logfile.name)
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-            running.append((label, subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env), logfile))
-        time.sleep(2)
-        for item in [r for r in running if r[1].poll() is not None]:
-            running.remove(item)
-            label, proc, logfile = item
-            logfile.close()
-            if proc.returncode != 0:  # start nothing new, but let the running trainings finish
-                tail = "".join(Path(logfile.name).read_text().splitlines(keepends=True)[-15:])
-                failed.append(f"training {label} failed (exit {proc.returncode}); log tail ({logfile.name}):\n{tail}")
-                log.error("%s", failed[-1])
-            else:
-                log.info("trained %s", label)
-        if pending and failed and not running:
-            pending.clear()
-    if failed:
-        raise BenchError("\n".join(failed) + "\nfinished trainings and checkpoints are kept; fix the cause and rerun with --resume")
+    failed = threading.Event()
+
+    def job(label: str, d) -> str | None:
+        if failed.is_set():  # start nothing new after a failure; the running trainings finish
+            return None
+        cmd = [sys.executable, "-m", "bench.cli", "train", d.train, "--resume", "--samples", "0",
+               "--set", json.dumps(d.overrides)]
+        path = log_dir / f"train-{label}.log"
+        log.info("training %s from %s (%d threads; log: %s)", label, d.train, threads, path)
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        with open(path, "w") as logfile:
+            code = subprocess.run(cmd, stdout=logfile, stderr=subprocess.STDOUT, env=env).returncode
+        if code == 0:
+            log.info("trained %s", label)
+            return None
+        failed.set()
+        tail = "".join(path.read_text().splitlines(keepends=True)[-15:])
+        return f"training {label} failed (exit {code}); log tail ({path}):\n{tail}"
+
+    with ThreadPoolExecutor(max_workers=suite.train_jobs) as pool:
+        failures = [f for f in pool.map(lambda j: job(*j), jobs) if f]
+    if failures:
+        for f in failures:
+            log.error("%s", f)
+        raise BenchError("\n".join(failures) + "\nfinished trainings and checkpoints are kept; fix the cause and rerun "
+                         "with --resume")
 
 
 def run_task(suite: Suite, task: Task, run_dir: Path) -> None:

@@ -24,6 +24,7 @@ import bench.run
 from bench import train
 from bench.cli import main
 from bench.config import config_hash
+from bench.errors import BenchError
 from bench.results import entry, load
 from bench.samples import SampleStore
 
@@ -348,6 +349,33 @@ def test_a_misnamed_adapter_or_argument_fails_before_a_run_folder_exists(bench_r
     assert main(["run", str(path), "--results-dir", str(tmp_path / "results")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+def test_parallel_trainings_run_as_subprocesses_and_a_failure_names_its_log(bench_root, tmp_path, monkeypatch):
+    from bench.suite import load_suite
+    from bench.tasks import get_task
+
+    monkeypatch.setenv("L2S_BENCH_CACHE", str(bench_root / "cache"))
+    raw = yaml.safe_load((bench_root / "tiny.yaml").read_text())
+    raw["train_jobs"] = 2
+    for name in ("slm", "l2s"):
+        raw["systems"][name]["overrides"] = {"out": str(tmp_path / "runs" / name)}
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    suite, task = load_suite(path), get_task(str(bench_root / "tiny-kjv.yaml"))
+    bench.run.train_missing(suite, [task], tmp_path / "logs")
+    for name in ("slm", "l2s"):
+        d = suite.for_task(task.task)[name]
+        assert train.finished(d.train, overrides=d.overrides) == tmp_path / "runs" / name / "final"
+        assert (tmp_path / "logs" / f"train-tiny-kjv-{name}.log").exists()
+    raw["systems"]["slm"]["overrides"] = {"out": str(tmp_path / "runs" / "again")}  # two jobs: subprocesses
+    raw["systems"]["l2s"]["overrides"] = {"out": str(tmp_path / "runs" / "busy")}
+    path.write_text(yaml.safe_dump(raw))
+    held = train.hold_lock(tmp_path / "runs" / "busy")  # another process trains there: the subprocess fails
+    with pytest.raises(BenchError, match=r"training tiny-kjv-l2s failed \(exit 2\); log tail") as err:
+        bench.run.train_missing(load_suite(path), [task], tmp_path / "logs")
+    held.close()
+    assert "is being trained by another process" in str(err.value) and "rerun with --resume" in str(err.value)
 
 
 def test_score_rescores_from_stored_samples_alone(reference, tmp_path, monkeypatch, capsys):
