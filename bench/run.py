@@ -218,7 +218,7 @@ def with_earlier_systems(folder: Path, manifest: dict, now: dict) -> dict:
 
 
 def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
-    """Train what is missing and turn every system into an adapter + arguments (trained systems become
+    """Turn every system into an adapter + arguments, once its training is done (trained systems become
     `FOR_TRAINED` on their final checkpoint; an assisted system becomes `FOR_ASSISTED`, pairing its target's
     arguments with its assistant's checkpoint). What each adapter declares (`ModelAdapter`) decides the rest:
     whether `chat` defaults to the task's, and which arguments name checkpoints whose weights are hashed."""
@@ -228,8 +228,10 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
     resolved: dict[str, Resolved] = {}
     for name, d in sorted(defs.items(), key=lambda kv: kv[1].paired):  # paired systems need the others
         if d.train:
-            final = train.finished(d.train, overrides=d.overrides) or train.train(d.train, resume=True,
-                                                                                  overrides=d.overrides)
+            final = train.finished(d.train, overrides=d.overrides)
+            if final is None:  # `train_missing` (or `bench.curves`) trains; resolving never does
+                raise BenchError(f"system '{name}' of task {task.task} is not trained ({d.train}); "
+                                 "rerun with --resume to train it")
             adapter = FOR_TRAINED
             args = {MODELS.get(adapter).checkpoint_arg: str(final), **d.args}
         elif d.paired:
