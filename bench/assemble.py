@@ -48,9 +48,8 @@ def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
     from bench.curves import score_curves  # lazily: bench.curves imports the runner, which imports this module
 
     tasks, entries, curves = {}, [], {}
-    for given in suite.tasks:
-        task = get_task(given)
-        name = task.task  # the suite may name it by its YAML path; the run keys it by its name
+    for task in _run_tasks(run_dir, suite):
+        name = task.task
         manifest_file = run_dir / "samples" / name / "_manifest.json"
         if not manifest_file.exists():
             log.warning("task %s has not started in this run; left out", name)
@@ -73,6 +72,28 @@ def assemble(run_dir: str | Path, n_bootstrap: int | None = None) -> dict:
     if curves:
         results["curves"] = curves
     return results
+
+
+def _run_tasks(run_dir: Path, suite: Suite) -> list:
+    """The suite's tasks, then those an earlier sitting of the run stored (a sitting with `--tasks` runs a
+    subset; what the others measured is still scored). The suite may name a task by its YAML path; the
+    run keys it by its name."""
+    tasks = [get_task(given) for given in suite.tasks]
+    names = {t.task for t in tasks}
+    folder = run_dir / "samples"
+    for earlier in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if earlier.name in names or not (earlier / "_manifest.json").exists():
+            continue
+        file = json.loads((earlier / "_manifest.json").read_text()).get("task_file")
+        for spec in filter(None, (earlier.name, file)):  # a registered task by name, else its YAML file
+            try:
+                tasks.append(get_task(spec))
+                break
+            except BenchError as e:
+                why = e
+        else:
+            log.warning("task %s of an earlier sitting is left out: %s", earlier.name, why)
+    return tasks
 
 
 def _created(state: dict, path: Path) -> str:

@@ -171,7 +171,7 @@ def run_task(suite: Suite, task: Task, run_dir: Path) -> None:
         raise BenchError(f"suite system name {', '.join(clash)} is a trivial baseline's name; choose another")
     for trivial in trivials:
         store_trivial(task, samples, SampleStore(folder / f"{trivial.name}.jsonl"), trivial)
-    manifest = {"task": name, "split": suite.quality.split, "data_dir": data_dir,
+    manifest = {"task": name, "task_file": task.file, "split": suite.quality.split, "data_dir": data_dir,
                 "data_sha256": items_sha(samples), "ids": [str(s["id"]) for s in samples],
                 **task.item_notes(samples, suite.quality.split)}
     described = {s.name: s.describe() for s in [*trivials, *systems.values()]}

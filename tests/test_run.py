@@ -315,6 +315,23 @@ def test_a_sitting_with_a_subset_of_systems_keeps_the_others_scored(bench_root, 
     assert "l2s" not in {e["system"] for e in load(run)["results"]}
 
 
+def test_a_sitting_with_a_subset_of_tasks_keeps_the_others_scored(bench_root, reference, tmp_path, monkeypatch):
+    run = copy_run(reference, tmp_path)
+    other = tmp_path / "tiny-other.yaml"  # a second task given by its path, as the first was
+    other.write_text((bench_root / "tiny-kjv.yaml").read_text().replace("task: tiny-kjv", "task: tiny-other"))
+    suite = yaml.safe_load((bench_root / "tiny.yaml").read_text())
+    suite["tasks"] = [str(other)]
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    monkeypatch.setenv("L2S_BENCH_CACHE", str(bench_root / "cache"))
+    assert main(["run", str(path), "--results-dir", str(run.parent), "--run-id", "ref", "--resume", "--systems",
+                 "llm", "--no-speed"]) == 0
+    a, b = load(run), load(reference)
+    assert set(a["tasks"]) == {"tiny-other", "tiny-kjv"}
+    assert quality({**a, "results": [e for e in a["results"] if e["task"] == "tiny-kjv"]}) == quality(b)
+    assert {e["system"] for e in a["results"] if e["task"] == "tiny-other"} == {"trivial", "llm"}
+
+
 def test_resumed_on_another_machine_reuses_samples_but_measures_its_own_speed(bench_root, reference, tmp_path,
                                                                                monkeypatch):
     run = copy_run(reference, tmp_path)
