@@ -25,7 +25,7 @@ D = TypeVar("D")
 def load_yaml(path: str | Path, overrides: dict | None = None) -> dict:
     """The mapping in `path`, with its `include:` files (relative to it) merged in underneath and
     `overrides` (nested keys, e.g. from a suite) merged on top."""
-    return _deep_merge(_load(Path(path), ()), overrides or {})
+    return deep_merge(_load(Path(path), ()), overrides or {})
 
 
 def _load(path: Path, stack: tuple[Path, ...]) -> dict:
@@ -54,16 +54,16 @@ def _load(path: Path, stack: tuple[Path, ...]) -> dict:
         raise BenchError(f"{path}: 'include' must be a path or a list of paths")
     merged: dict = {}
     for include in includes:  # later includes win over earlier ones, the file itself over all
-        merged = _deep_merge(merged, _load(path.parent / include, (*stack, resolved)))
-    return _deep_merge(merged, data)
+        merged = deep_merge(merged, _load(path.parent / include, (*stack, resolved)))
+    return deep_merge(merged, data)
 
 
-def _deep_merge(base: dict, override: dict) -> dict:
+def deep_merge(base: dict, override: dict) -> dict:
     """`base` updated by `override`: nested dicts merge key by key; anything else is replaced."""
     out = dict(base)
     for key, value in override.items():
         if isinstance(out.get(key), dict) and isinstance(value, dict):
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out

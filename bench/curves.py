@@ -31,8 +31,8 @@ from bench.metrics import get_metric
 from bench.models import FOR_TRAINED, get_adapter
 from bench.models.llm2slm import LLM2SLMAdapter
 from bench.results import write_json
-from bench.run import (Resolved, items_sha, quality_pass, reserve_tokens, resolve_systems, store_trivial,
-                       trivial_baselines)
+from bench.run import (Resolved, for_training, items_sha, quality_pass, reserve_tokens, resolve_systems,
+                       store_trivial, trivial_baselines)
 from bench.samples import SampleStore, sample_key
 from bench.suite import Suite
 from bench.tasks import Task
@@ -80,7 +80,7 @@ def run_curves(suite: Suite, task: Task, run_dir: Path) -> None:
     spec = suite.curve
     items = task.samples(spec.split, spec.limit, suite.task_data_dir(task.task))
     points = Points(run_dir / "samples" / task.task / "curve", task, spec.split, items)
-    for name, d in suite.for_task(task.task).items():
+    for name, d in for_training(suite, task.task).items():
         if not d.train or train.finished(d.train, overrides=d.overrides):
             continue
         cfg, raw = train.load_config(d.train, d.overrides)

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from bench import checkpoint, data, machine, provenance, train
 from bench.assemble import assemble
-from bench.config import config_hash
+from bench.config import config_hash, deep_merge
 from bench.errors import BenchError
 from bench.models import (FOR_ASSISTED, FOR_TRAINED, MODELS, GenSettings, ModelAdapter, adapter_args, adapter_class,
                           get_adapter)
@@ -40,7 +40,7 @@ from bench.results import check_not_newer, write_json
 from bench.samples import SampleStore, prompt_hash, sample_key
 from bench.scoring import trivial_predictions, trivial_systems
 from bench.speed.tracker import Tracker, gpu_sharing, peak_memory, summarize
-from bench.suite import SpeedSpec, Suite
+from bench.suite import SpeedSpec, Suite, SystemDef
 from bench.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
@@ -114,13 +114,32 @@ def ensure_data(task: Task, data_dir: str | None) -> None:
         data.prepare(builder)
 
 
+def for_training(suite: Suite, task: str) -> dict[str, SystemDef]:
+    """The task's systems, each `train:` system's overrides carrying the suite's settings where its training
+    config differs: `train.device` from the suite's device, `data.data_dir` from its data_dir. A system's
+    own overrides win. Where config and suite agree nothing is added, so the config hash is unchanged."""
+    defs = suite.for_task(task)
+    data_dir = suite.task_data_dir(task)
+    for name, d in defs.items():
+        if not d.train:
+            continue
+        cfg, _ = train.load_config(d.train, d.overrides)
+        settings: dict = {}
+        if cfg.train.device != suite.device:
+            settings["train"] = {"device": suite.device}
+        if data_dir is not None and cfg.data.data_dir != data_dir:
+            settings["data"] = {"data_dir": data_dir}
+        defs[name] = replace(d, overrides=deep_merge(settings, d.overrides))
+    return defs
+
+
 def train_missing(suite: Suite, tasks: list[Task], log_dir: Path) -> None:
     """Train every system the suite needs and lacks. With `train_jobs` > 1 they run side by side as
     `l2s-bench train` subprocesses with the cores split between them (on 2 CPU cores, fp32: two 1-thread
     trainings 1.5x the throughput of one 2-thread training; with bf16 autocast no faster)."""
     jobs = []
     for task in tasks:
-        for name, d in suite.for_task(task.task).items():
+        for name, d in for_training(suite, task.task).items():
             if d.train and not train.finished(d.train, overrides=d.overrides):
                 jobs.append((f"{task.task}-{name}", d))
     if not jobs:
@@ -222,7 +241,7 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
     `FOR_TRAINED` on their final checkpoint; an assisted system becomes `FOR_ASSISTED`, pairing its target's
     arguments with its assistant's checkpoint). What each adapter declares (`ModelAdapter`) decides the rest:
     whether `chat` defaults to the task's, and which arguments name checkpoints whose weights are hashed."""
-    defs = suite.for_task(task.task)
+    defs = for_training(suite, task.task)
     gen = _quality_gen(task)
     common = {"device": suite.device, "dtype": suite.dtype, "reserve_new_tokens": reserve_tokens(suite, task)}
     resolved: dict[str, Resolved] = {}

@@ -395,6 +395,22 @@ def test_parallel_trainings_run_as_subprocesses_and_a_failure_names_its_log(benc
     assert "is being trained by another process" in str(err.value) and "rerun with --resume" in str(err.value)
 
 
+def test_the_suite_device_and_data_dir_reach_training_where_the_config_differs(bench_root, tmp_path):
+    from bench.suite import load_suite
+
+    raw = yaml.safe_load((bench_root / "tiny.yaml").read_text())
+    same = load_suite(bench_root / "tiny.yaml")  # cpu, no data_dir: what the configs say already
+    assert bench.run.for_training(same, "tiny-kjv")["slm"].overrides == same.for_task("tiny-kjv")["slm"].overrides
+    raw.update(device="cuda", data_dir="elsewhere/{task}")
+    raw["systems"]["l2s"]["overrides"] = {"train": {"device": "cpu"}}  # a system's own override wins
+    path = tmp_path / "gpu.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    defs = bench.run.for_training(load_suite(path), "tiny-kjv")
+    assert defs["slm"].overrides == {"train": {"device": "cuda"}, "data": {"data_dir": "elsewhere/tiny-kjv"}}
+    assert defs["l2s"].overrides == {"train": {"device": "cpu"}, "data": {"data_dir": "elsewhere/tiny-kjv"}}
+    assert "overrides" not in raw["systems"]["llm"] and defs["llm"].overrides == {}
+
+
 def test_score_rescores_from_stored_samples_alone(reference, tmp_path, monkeypatch, capsys):
     run = copy_run(reference, tmp_path)
     (run / "results.json").unlink()
