@@ -157,15 +157,21 @@ def cmd_check(args: argparse.Namespace) -> None:
     from bench.results import load
 
     run = load(args.run)
+    # the flags, else the tolerances the baseline stores (an update keeps the old file's), else the defaults
+    try:
+        stored = load_baseline(args.baseline).get("tolerances") or {}
+    except BenchError:
+        if not args.update_baseline:
+            raise
+        stored = {}  # no baseline yet, or an unreadable one that this update replaces
+    tolerance = args.tolerance if args.tolerance is not None else stored.get("quality_points", TOLERANCE)
+    margin = args.speed_margin if args.speed_margin is not None else stored.get("speed_margin", SPEED_MARGIN)
     if args.update_baseline:
-        base = make_baseline(run, TOLERANCE if args.tolerance is None else args.tolerance,
-                             SPEED_MARGIN if args.speed_margin is None else args.speed_margin)
-        print(f"wrote baseline {write_json(base, args.baseline)} from run {run['run_id']} ({len(base['entries'])} entries)")
+        base = make_baseline(run, tolerance, margin)
+        print(f"wrote baseline {write_json(base, args.baseline)} from run {run['run_id']} ({len(base['entries'])} "
+              f"entries; quality tolerance {tolerance:g} points, speed margin {margin:g})")
         return
     base = load_baseline(args.baseline)
-    tol = base.get("tolerances") or {}
-    tolerance = args.tolerance if args.tolerance is not None else tol.get("quality_points", TOLERANCE)
-    margin = args.speed_margin if args.speed_margin is not None else tol.get("speed_margin", SPEED_MARGIN)
     if base.get("suite") != run["suite"]:
         print(f"note: baseline suite '{base.get('suite')}' differs from the run's '{run['suite']}'")
     checks = compare(run, base, tolerance, margin)

@@ -116,6 +116,14 @@ def test_update_baseline_round_trip(run, baseline):
     assert not [c for c in compare(run, load_baseline(baseline)) if c.failed]
 
 
+def test_an_update_keeps_the_tolerances_the_old_baseline_stored(baseline, capsys):
+    assert main(["check", str(RUN), "--baseline", str(baseline), "--update-baseline", "--speed-margin", "0.5"]) == 0
+    assert json.loads(baseline.read_text())["tolerances"] == {"quality_points": 1.0, "speed_margin": 0.5}
+    assert main(["check", str(RUN), "--baseline", str(baseline), "--update-baseline"]) == 0  # regenerated
+    assert json.loads(baseline.read_text())["tolerances"] == {"quality_points": 1.0, "speed_margin": 0.5}
+    assert "speed margin 0.5" in capsys.readouterr().out
+
+
 def test_missing_baseline_says_how_to_create_one(tmp_path, capsys):
     missing = tmp_path / "baselines" / "none.json"
     assert main(["check", str(RUN), "--baseline", str(missing)]) == 2
