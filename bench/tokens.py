@@ -25,25 +25,23 @@ def pad_id(tokenizer: PreTrainedTokenizerBase, default: int | None = None) -> in
 
 def left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(ids, mask), left-padded: the layout decoder-only `generate` needs, used in training too."""
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, s in enumerate(seqs):
-        if s:
-            ids[row, width - len(s):] = torch.tensor(s)
-            mask[row, width - len(s):] = 1
-    return ids, mask
+    return _pad(seqs, pad, left=True)
 
 
 def right_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(ids, mask), right-padded: responses (labels from column 0) and whole sequences."""
+    return _pad(seqs, pad, left=False)
+
+
+def _pad(seqs: list[list[int]], pad: int, left: bool) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for row, s in enumerate(seqs):
         if s:
-            ids[row, :len(s)] = torch.tensor(s)
-            mask[row, :len(s)] = 1
+            cols = slice(width - len(s), width) if left else slice(0, len(s))
+            ids[row, cols] = torch.tensor(s)
+            mask[row, cols] = 1
     return ids, mask
 
 
