@@ -71,6 +71,10 @@ def set_threads(requested: int | None) -> int:
 
 def capability(device: str = "cpu") -> dict:
     """What decides speed and the auto dtypes here, recorded beside every number and checkpoint."""
-    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "bf16_native": bf16_native(device), "bf16_flags": sorted(set(BF16_FLAGS) & cpu_flags()),
-            "cores": available_cores(), "threads": torch.get_num_threads()}
+    found = {"device": device, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+             "bf16_native": bf16_native(device), "bf16_flags": sorted(set(BF16_FLAGS) & cpu_flags()),
+             "cores": available_cores(), "threads": torch.get_num_threads()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        found.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                     compute_capability=".".join(map(str, torch.cuda.get_device_capability(device))))
+    return found

@@ -5,7 +5,7 @@ MLPs to the same non-embedding parameter count. Decode at batch 1 is bound by ke
 GPU and by bytes read per token on a CPU, so the two cuts can rank differently on the two. This times
 greedy decoding (transformers `generate`, KV cache, fixed length) of each shape on the machine it runs on:
 
-    .venv/bin/python scripts/prune_costs.py [--device cpu|cuda] [--new-tokens 32] [--runs 5]
+    .venv/bin/python scripts/prune_costs.py [--device cpu|cuda] [--dtype float32|bfloat16] [--new-tokens 32] [--runs 5]
 """
 
 from __future__ import annotations
@@ -62,12 +62,14 @@ def main() -> None:
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--threads", type=int)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = p.parse_args()
     machine.set_threads(args.threads)
     torch.manual_seed(0)
     rows, base = [], None
     for name, change in SHAPES.items():
-        model = LlamaForCausalLM(LlamaConfig(**{**SMOLLM2, **change})).eval().to(args.device)
+        model = LlamaForCausalLM(LlamaConfig(**{**SMOLLM2, **change}))
+        model = model.eval().to(device=args.device, dtype=getattr(torch, args.dtype))
         ms = decode_ms(model, args.device, args.prompt, args.new_tokens, args.runs)
         base = base or ms
         rows.append({"shape": name, "layers": model.config.num_hidden_layers,
@@ -76,7 +78,7 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     print(json.dumps({"device": provenance.device_info(args.device), "capability": machine.capability(args.device),
                       "prompt_tokens": args.prompt, "new_tokens": args.new_tokens, "runs": args.runs,
-                      "dtype": "float32", "timer": "median of runs after one warm-up"}))
+                      "dtype": args.dtype, "timer": "median of runs after one warm-up"}))
 
 
 if __name__ == "__main__":
