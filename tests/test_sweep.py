@@ -114,3 +114,27 @@ def test_l2s_is_a_real_llmtoslm_timed_through_encode_and_generate(monkeypatch, p
     parts = (p.llm, p.slm, p.l2s.projector, *([p.l2s.prompt_proj] if p.l2s.prompt_proj is not None else []))
     assert p.weights_mb("l2s") == pytest.approx(sum(q.numel() * q.element_size() for m in parts
                                                     for q in m.parameters()) / 2**20)
+
+
+def test_speed_runs_where_rouge_score_and_lm_eval_are_not_installed(tmp_path):
+    """A GPU machine may have torch and transformers but no rouge-score or lm-eval (H200 images seen here):
+    `speed` must not import them (it once did through bench.metrics)."""
+    import subprocess
+    import sys
+
+    block = ("import importlib.abc, sys\n"
+             "class Block(importlib.abc.MetaPathFinder):\n"
+             "    def find_spec(self, name, path, target=None):\n"
+             "        if name.split('.')[0] in ('rouge_score', 'nltk', 'lm_eval'):\n"
+             "            raise ImportError('not installed: ' + name)\n"
+             "sys.meta_path.insert(0, Block())\n"
+             "import bench.cli as c\n"
+             "c.COMMAND_MODULES = ('bench.speed.sweep',)\n"
+             "sys.exit(c.main(sys.argv[1:]))\n")
+    argv = ["speed", "--pairs", "tiny-llama:tiny-llama", "--device", "cpu", "--dtype", "float32", "--prompt-tokens",
+            "4", "--new-tokens", "2", "--samples", "2", "--min-runs", "1", "--min-seconds", "0", "--out",
+            str(tmp_path / "s.json")]
+    done = subprocess.run([sys.executable, "-c", block, *argv], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "s.json").read_text())["rows"]

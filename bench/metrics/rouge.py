@@ -33,8 +33,6 @@ import re
 from importlib.metadata import version
 from typing import Any, ClassVar
 
-from rouge_score import rouge_scorer
-
 from bench.errors import BenchError
 from bench.metrics.base import METRICS, MeanOfSegments, Option
 
@@ -78,6 +76,8 @@ class Rouge(MeanOfSegments):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        from rouge_score import rouge_scorer  # here, not at import: `speed` and training need no rouge-score
+
         self._scorer = rouge_scorer.RougeScorer([self.ROUGE_TYPE], use_stemmer=self.options["stemmer"],
                                                 split_summaries=False)
 
