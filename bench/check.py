@@ -12,7 +12,7 @@ unreadable run). Improvements always pass.
   machine and load. A speedup fails below `baseline CI low x (1 - speed_margin)`; a null speedup on
   either side (the trivial system, an unmeasured run) is skipped.
 * Verdict: a system above the trivial bar in the baseline ("learned", "above trivial") fails when the
-  run has it below (`bench.verdict`; read as stored, never recomputed). Baselines written before
+  run has it below (`bench.runner.verdict`; read as stored, never recomputed). Baselines written before
   verdicts were stored have none, and get no such check.
 * Coverage: a (task, system) in the baseline but not in the run fails; new ones are not checked.
 
@@ -39,8 +39,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.results import SCHEMA_VERSION, entry, write_json
-from bench.verdict import passed, verdict_of
+from bench.runner.results import SCHEMA_VERSION, entry, write_json
+from bench.runner.verdict import passed, verdict_of
 
 TOLERANCE = 1.0  # quality points (metrics are on a 0-100 scale)
 SPEED_MARGIN = 0.25  # relative: CPU timings are noisy
@@ -154,7 +154,7 @@ def table(checks: list[Check]) -> str:
 def cmd_check(args: argparse.Namespace) -> None:
     """Prints every check; a failed gate raises SystemExit(1), since `bench.cli.main` maps only
     BenchError (usage, exit 2) and returns 0 otherwise."""
-    from bench.results import load
+    from bench.runner.results import load
 
     run = load(args.run)
     # the flags, else the tolerances the baseline stores (an update keeps the old file's), else the defaults

@@ -25,7 +25,7 @@ def positive_int(text: str) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from bench import train
+    from bench.method import train
     from bench.models import GenSettings, get_adapter
 
     overrides = json.loads(args.set) if args.set else None
@@ -56,9 +56,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from bench.run import run_suite
-    from bench.suite import QualitySpec, one_task
-    from bench.summary import console_table
+    from bench.runner.console import console_table
+    from bench.runner.run import run_suite
+    from bench.runner.suite import QualitySpec, one_task
 
     quality = QualitySpec(split=args.split, limit=args.limit, batch_size=args.batch_size, n_bootstrap=args.n_bootstrap)
     suite = one_task(args.task, args.system, args.device, args.data_dir, quality)
@@ -69,10 +69,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from bench.run import run_suite
-    from bench.suite import check as check_suite
-    from bench.suite import load_suite
-    from bench.summary import console_table
+    from bench.runner.console import console_table
+    from bench.runner.run import run_suite
+    from bench.runner.suite import check as check_suite
+    from bench.runner.suite import load_suite
 
     split = lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None  # noqa: E731
     suite = load_suite(args.suite, device=args.device, dtype=args.dtype, threads=args.threads,
@@ -95,24 +95,24 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from bench.assemble import assemble
-    from bench.results import check_not_newer, write_json
-    from bench.summary import console_table
+    from bench.runner.collect import collect_results
+    from bench.runner.console import console_table
+    from bench.runner.results import check_not_newer, write_json
 
     check_not_newer(Path(args.run) / "results.json")
-    results = assemble(args.run, n_bootstrap=args.n_bootstrap)
+    results = collect_results(args.run, n_bootstrap=args.n_bootstrap)
     print(console_table(results))
     print(f"wrote {write_json(results, Path(args.run) / 'results.json')}")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    from bench import pretrained
     from bench.data import DATASETS
+    from bench.method import pretrained
     from bench.models import MODELS
     from bench.tasks import load_task_file, task_files
 
     if args.what == "suites":
-        from bench.suite import suite_names
+        from bench.runner.suite import suite_names
 
         print("\n".join(suite_names()))
     elif args.what == "models":

@@ -1,4 +1,4 @@
-"""`l2s-bench heal [CONFIG]`: heal a config's SLM once, ahead of training (bench.heal); a thin command
+"""`l2s-bench heal [CONFIG]`: heal a config's SLM once, ahead of training (bench.method.heal); a thin command
 module, so `l2s-bench --help` does not import torch."""
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ def register(sub) -> None:
 
 
 def _cmd_heal(args) -> None:
-    from bench import heal, machine, pretrained, slm
+    from bench import machine
     from bench.config import from_dict, load_yaml
+    from bench.method import heal, pretrained, slm
 
     raw = load_yaml(args.config)
     spec = from_dict(slm.SLMSpec, raw.get("slm", {}), f"{args.config}: slm")

@@ -73,7 +73,7 @@ class Task:
     limit: int | None = None  # evaluate a seeded sample of this many test items
     seed: int = 0
     # the floor a system must beat: one rule or several (copy_source, first_sentence, lead_words, empty);
-    # with several, each is its own system and the strongest is the bar (`bench.verdict`)
+    # with several, each is its own system and the strongest is the bar (`bench.runner.verdict`)
     trivial: str | list[str] = "copy_source"
     slices: str | None = None  # a record field (e.g. `kind`): also score each of its values on its own
     # a record field naming each item's cluster (debian-sum: `family`, the source package): items of one
@@ -308,8 +308,8 @@ def load_task_file(path: str | Path) -> Task:
 
 
 def _check_trivial(task: Task, where: str) -> None:
-    """Every rule known (the rules live with their code, in `bench.scoring`), none twice."""
-    from bench.scoring import TRIVIAL_RULES
+    """Every rule known (the rules live with their code, in `bench.runner.score_task`), none twice."""
+    from bench.runner.score_task import TRIVIAL_RULES
 
     rules = task.trivial_rules
     if not rules:

@@ -2,7 +2,7 @@
 
 Every batch of token ids in l2s-bench is built here, with one layout rule:
 - prompts are **left**-padded (`left_pad`): decoder-only `generate` continues from the last column,
-  and training uses the same layout so that positions match (`bench.l2s.positions` skips the padding);
+  and training uses the same layout so that positions match (`bench.method.l2s.positions` skips the padding);
 - responses and whole sequences are **right**-padded (`right_pad`): labels start at column 0;
 - padded positions are always masked (mask 0), so the pad id only has to be a valid token id: a
   tokenizer without a pad token pads with its EOS (`pad_id`);

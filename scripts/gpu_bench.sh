@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared run for a CUDA machine, about 9 minutes at most: the public-shape speed sweep (eager at batch 1
 # and 16, compiled at batch 1; random weights, forced output length), the depth-or-width decode costs, and
-# the tiny suite end to end on the GPU (tests/test_cuda.py). Every step runs under `timeout`; a failed step
+# the tiny suite end to end on the GPU (tests/runner/test_cuda.py). Every step runs under `timeout`; a failed step
 # is reported and the next one still runs. The machine brings its own torch/transformers and has no network:
 # nothing is installed but the wheels in .whl/ (if any: pure-Python dependencies it lacks), and the package
 # runs from this folder (PYTHONPATH).
@@ -51,13 +51,13 @@ PAIRS_LEFT=($COMPILED_PAIRS)
 [ ${#PAIRS_LEFT[@]} -gt 0 ] && compiled "${PAIRS_LEFT[0]}" 100
 step 45 "depth-or-width decode costs ($DTYPE)" bash -c "$PY scripts/prune_costs.py --device $DEVICE --dtype $DTYPE \
   --new-tokens 32 --runs 5 > $DEST/prune-costs.jsonl"
-step 120 "tiny suite end to end on the GPU" $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py -rs
+step 120 "tiny suite end to end on the GPU" $PY -m pytest -q -p no:cacheprovider tests/runner/test_cuda.py -rs
 for pair in "${PAIRS_LEFT[@]:1}"; do compiled "$pair" 90; done
 # One file for every backend (rows of whichever steps finished; provenance of the first).
 $PY - "$DEST" <<'EOF'
 import json, sys
 from pathlib import Path
-from bench.results import write_json
+from bench.runner.results import write_json
 out = Path(sys.argv[1])
 parts = [json.loads(p.read_text()) for p in sorted(out.glob("speed-*.json"), key=lambda p: "eager" not in p.name)]
 if parts:

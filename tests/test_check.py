@@ -11,7 +11,7 @@ import pytest
 from bench.check import compare, load_baseline, make_baseline
 from bench.cli import main
 from bench.errors import BenchError
-from bench.results import entry, load, write_json
+from bench.runner.results import entry, load, write_json
 
 RUN = Path(__file__).parent / "fixtures" / "results" / "cpu-run"
 

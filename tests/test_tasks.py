@@ -233,14 +233,14 @@ def test_every_fixture_reference_fits_the_generation_budget(name, monkeypatch):
     pytest.importorskip("transformers")
     from transformers import AutoTokenizer
 
-    import bench.pretrained
+    import bench.method.pretrained
 
     if USER_CACHE:
         monkeypatch.setenv("L2S_BENCH_CACHE", USER_CACHE)
     else:
         monkeypatch.delenv("L2S_BENCH_CACHE")  # the user cache: SmolLM2 is converted once per machine
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(bench.pretrained._embedded_dir("smollm2-135m-instruct")))
+        tokenizer = AutoTokenizer.from_pretrained(str(bench.method.pretrained._embedded_dir("smollm2-135m-instruct")))
     except BenchError as e:
         pytest.skip(str(e))
     task = tasks.get_task(name)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import bench
-from bench import copying
+from bench.method import copying
 from bench.tokens import keep_last, left_pad, pad_id, right_pad
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.errors import BenchError
 from bench.paths import cache_dir
 from bench.registry import Registry
-from bench.results import write_atomic
+from bench.runner.results import write_atomic
 
 SPLITS = ("train", "valid", "test")
 DATASETS: Registry[Callable[[str], tuple[dict[str, list[dict]], dict]]] = Registry("data set", "l2s_bench.datasets")

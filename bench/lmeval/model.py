@@ -35,9 +35,9 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from tqdm import tqdm
 
+from bench.method.pretrained import prompt_budget
 from bench.models.base import render_prompt, strip_generated, tokenize_prompts
 from bench.models.llm2slm import LLM2SLMAdapter
-from bench.pretrained import prompt_budget
 from bench.tokens import left_pad, pad_id, right_pad
 
 log = logging.getLogger(__name__)

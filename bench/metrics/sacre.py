@@ -24,7 +24,7 @@ use: the metric object's per-segment sufficient statistics (`_extract_corpus_sta
 summed per cluster, resampled with `base.resample_units` (whole clusters), and scored with
 `_compute_score_from_stats`; the CI is sacreBLEU's `Score.estimate_ci` over those scores and p comes
 from `base.paired_bootstrap_p`. With one segment per cluster and the `sacrebleu` test this gives
-exactly `corpus_score`'s CI and `PairedTest`'s p (tests/test_metrics.py checks it), so the numbers
+exactly `corpus_score`'s CI and `PairedTest`'s p (tests/metrics/test_metrics.py checks it), so the numbers
 stay sacreBLEU's. The signature then carries `bs`, `cluster` and `seed` (`bench.metrics.base`).
 """
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from bench import checkpoint as ckpt
 from bench.errors import BenchError
+from bench.method import checkpoint as ckpt
 from bench.models import MODELS
 from bench.models.base import Encoded, GenSettings, strip_generated
 from bench.models.hf import HFAdapter

@@ -61,7 +61,7 @@ class Encoded:
 class ModelAdapter(ABC):
     """A system under test. Subclasses register with `@MODELS.register("name")`.
 
-    Besides `encode`/`decode`, an adapter declares what the runner (`bench.run`)
+    Besides `encode`/`decode`, an adapter declares what the runner (`bench.runner.run`)
     needs to know about it, so that it never tests for an adapter's name: the class attributes
     `chat_from_task`, `checkpoint_arg`, `draft_arg`, `lossless`, and the instance attribute `counters`.
     The runner passes the constructor only the arguments it accepts (`bench.models.adapter_args`): the

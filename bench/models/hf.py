@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from bench import pretrained
-from bench.pretrained import prompt_budget
 from bench.errors import BenchError
+from bench.method import pretrained
+from bench.method.pretrained import prompt_budget
 from bench.models import MODELS
 from bench.models.base import Encoded, GenSettings, ModelAdapter, no_mark, strip_generated
 from bench.tokens import pad_id

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from bench import checkpoint as ckpt
 from bench.errors import BenchError
-from bench.l2s import LLMToSLM
+from bench.method import checkpoint as ckpt
+from bench.method.l2s import LLMToSLM
 from bench.models import MODELS
 from bench.models.base import Encoded, GenSettings, ModelAdapter, no_mark, strip_generated
 

@@ -1,7 +1,7 @@
 """Leaderboards from one or more `results.json` files: Markdown, HTML, CSV, a Pareto plot per task and,
 for runs that took them, learning curves per task.
 
-    runs = [bench.results.load("results/default-cpu"), bench.results.load("results/default-gpu")]
+    runs = [bench.runner.results.load("results/default-cpu"), bench.runner.results.load("results/default-gpu")]
     bench.report.build(runs, Path("reports/latest"))     # every file below; returns their paths
     bench.report.markdown(runs); bench.report.html(runs); bench.report.frame(runs); bench.report.pareto(runs, "kjv-web")
 
@@ -19,7 +19,7 @@ from bench.report.md import markdown
 from bench.report.page import html_page as html
 from bench.report.plot import frontier, learning_curves, pareto
 from bench.report.rows import curves, frame, slug, task_names
-from bench.results import write_atomic
+from bench.runner.results import write_atomic
 
 __all__ = ["build", "frame", "frontier", "html", "learning_curves", "markdown", "pareto", "register"]
 
@@ -50,7 +50,7 @@ def _save(fig, stem: Path, written: list[Path]) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from bench.results import load
+    from bench.runner.results import load
 
     runs = [load(path) for path in args.runs]
     for path in build(runs, Path(args.out)):

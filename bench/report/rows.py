@@ -1,13 +1,13 @@
 """One flat row per (run, task, system), and per slice of a sliced task: the single reading of
 `results.json` that the Markdown, HTML, CSV and plots all format, so the four views cannot disagree
-about a number. The verdict against the trivial bar is read as stored (`bench.verdict`), never redone."""
+about a number. The verdict against the trivial bar is read as stored (`bench.runner.verdict`), never redone."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from bench import verdict as V
+from bench.runner import verdict as V
 
 MISSING = "—"
 TRIVIAL_LABELS = {"copy_source": "copy source", "first_sentence": "first sentence", "lead_words": "first {k} words",

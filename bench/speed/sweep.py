@@ -6,7 +6,7 @@ size and backend it times, on the same random prompts:
 
 - `llm`: the LLM's `generate`;
 - `slm`: the SLM's `generate`;
-- `l2s`: a `bench.l2s.LLMToSLM` around the two random models (LLM layer: seq2seq, the encoder;
+- `l2s`: a `bench.method.l2s.LLMToSLM` around the two random models (LLM layer: seq2seq, the encoder;
   decoder-only, the first half of its layers), run as the `llm2slm` adapter runs a checkpoint:
   `LLMToSLM.encode` (the LLM's prompt encode once, feature norm, projector, SLM prompt embeddings)
   then `LLMToSLM.generate`, marked as stages llm_encode / projector / slm_decode.
@@ -111,7 +111,7 @@ class Pair:
     def __init__(self, llm_name: str, slm_name: str, device: str, dtype: str, seed: int = 0):
         import torch
 
-        from bench.l2s import FrozenLLM, L2SConfig, LLMToSLM
+        from bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
 
         self.names, self.device, self.seed = (llm_name, slm_name), device, seed
         self.llm, self.slm = build(llm_name, device, dtype), build(slm_name, device, dtype)
@@ -200,7 +200,7 @@ def sweep(pairs: list[tuple[str, str]], batch_sizes: list[int], backends: list[s
     import torch
     import transformers
 
-    from bench import provenance
+    from bench.runner import provenance
     from bench.speed.backends import check_backend, generate_kwargs
     from bench.speed.speedup import paired_speedup
     from bench.speed.tracker import Tracker, gpu_sharing, peak_memory, summarize
@@ -305,7 +305,7 @@ def _ints(text: str) -> list[int]:
 def cmd_speed(args: argparse.Namespace) -> None:
     import torch
 
-    from bench.results import write_json
+    from bench.runner.results import write_json
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = args.dtype or ("bfloat16" if device.startswith("cuda") else "float32")

@@ -1,0 +1,1 @@
+"""The method: the SLM cut and its healing, the LLM-to-SLM system, its training and checkpoints."""

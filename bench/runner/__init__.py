@@ -1,0 +1,1 @@
+"""The suite runner: suites, the quality and speed passes, stored samples, results.json and its verdicts."""

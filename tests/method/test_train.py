@@ -1,0 +1,378 @@
+"""`bench.method.train`: both systems end to end, loss goes down, exact resume, run-folder guards, config errors,
+identical batches for L2S and its SLM baseline, template errors and prompt truncation."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from bench.errors import BenchError
+from bench.method import checkpoint, pretrained, train
+from bench.method.train import Examples, batch_indices
+
+
+def write_config(tmp_path: Path, tiny, data, *, system: str = "l2s", pair: str = "llama", name: str = "run",
+                 steps: int = 6, train_extra: dict | None = None, data_extra: dict | None = None,
+                 extra: dict | None = None) -> Path:
+    if pair == "llama":
+        cfg = {"llm": tiny["llama"], "slm": {"init": "truncate", "layers": 1}, "l2s": {"llm_layer": 2},
+               "data": {"source": str(data), "chat": True}}
+    else:
+        cfg = {"llm": tiny["t5"], "slm": {"init": "pretrained", "source": tiny[pair]}, "l2s": {"llm_layer": None},
+               "data": {"source": str(data), "chat": False}}
+    cfg.update(system=system, out=str(tmp_path / name))
+    cfg["train"] = {"steps": steps, "batch_size": 4, "save_every": 3, "warmup_steps": 2, "max_response_tokens": 24,
+                    **(train_extra or {})}
+    cfg["data"].update(data_extra or {})
+    cfg.update(extra or {})
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def read_log(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    ta, tb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert ta.keys() == tb.keys()
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+
+
+# --------------------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.parametrize("system", ["l2s", "slm"])
+def test_train_writes_final_checkpoint_and_log(tiny, pairs_jsonl, tmp_path, system):
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, system=system)
+    final = train.train(cfg)
+    run = tmp_path / "run"
+    assert final == run / "final" and (final / "model.safetensors").exists()
+    log = read_log(run)
+    assert [r["step"] for r in log] == list(range(1, 7))
+    assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in log)
+    # warm-up then cosine decay to 10% of the peak (3e-4, the default SLM lr)
+    assert all(0.1 * 3e-4 - 1e-12 <= r["lr"] <= 3e-4 + 1e-12 for r in log)
+    assert log[-1]["lr"] < max(r["lr"] for r in log)
+    # only the latest training checkpoint is kept, complete with its trainer state
+    assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-6"]
+    assert (run / "checkpoint-6" / "trainer.pt").exists()
+    assert not list(run.glob("*.partial"))
+
+    meta = checkpoint.read_meta(final)
+    trainer = meta["trainer"]
+    assert trainer["system"] == system and trainer["train"]["steps"] == 6
+    assert trainer["train_pool"] == 32 and trainer["prompts_truncated"] == 0
+    assert trainer["train_examples"] == 24  # 6 steps x 4: only the records the budget reaches
+    assert trainer["machine"]["autocast"] in ("float32", "bfloat16") and "cpu_capability" in trainer["machine"]
+    copying = trainer["copying"]
+    assert copying["before"]["texts"] == 8 and math.isfinite(copying["after"]["repeat"])
+    assert copying["before"]["copy_source"] != copying["after"]["copy_source"]
+    assert math.isfinite(trainer["train"]["valid_loss"])
+    assert trainer["config_hash"]
+    model = checkpoint.load(final)
+    assert model.uses_llm is (system == "l2s")
+    assert (meta["llm"] is None) is (system == "slm")
+    if system == "l2s":
+        assert model.projector[2].weight.abs().sum() > 0, "the projector must have trained"
+        assert model.norm.std.ne(1).any(), "feature statistics must be fitted and saved"
+
+
+@pytest.mark.parametrize("pair", ["t5_slm", "gpt2"])
+def test_train_seq2seq_llm_pairs(tiny, pairs_jsonl, tmp_path, pair):
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, pair=pair, steps=3)
+    final = train.train(cfg)
+    log = read_log(tmp_path / "run")
+    assert len(log) == 3 and all(math.isfinite(r["loss"]) for r in log)
+    model = checkpoint.load(final)
+    assert (model.prompt_proj is not None) is (pair == "gpt2")
+
+
+def test_training_leaves_the_llm_bitwise_unchanged(tiny, pairs_jsonl, tmp_path):
+    llm = pretrained.load(tiny["llama"])
+    before = pretrained.weights_hash(llm.model)
+    train.train(write_config(tmp_path, tiny, pairs_jsonl), llm=llm)
+    assert pretrained.weights_hash(llm.model) == before == llm.hash
+
+
+@pytest.mark.parametrize("system", ["l2s", "slm"])
+def test_loss_decreases_over_thirty_steps(tiny, pairs_jsonl, tmp_path, system):
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, system=system, steps=30,
+                       train_extra={"lr": 1e-2, "projector_lr": 1e-2, "save_every": 30},
+                       data_extra={"valid_split": None})
+    train.train(cfg)
+    losses = [r["loss"] for r in read_log(tmp_path / "run")]
+    assert len(losses) == 30 and all(map(math.isfinite, losses))
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5, losses
+
+
+# --------------------------------------------------------------------------------------- resume
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt_at_step(monkeypatch, step: int) -> None:
+    """Make the training loop die when it fetches the batch of `step` (1-based)."""
+    original = Examples.batch
+    calls = {"n": 0}
+
+    def batch(self, indices):
+        calls["n"] += 1
+        if calls["n"] == step:
+            raise Interrupted(f"killed before step {step}")
+        return original(self, indices)
+
+    monkeypatch.setattr(Examples, "batch", batch)
+
+
+@pytest.mark.parametrize("system", ["l2s", "slm"])
+def test_resume_after_interruption_matches_an_uninterrupted_run(tiny, pairs_jsonl, tmp_path, monkeypatch, system):
+    uninterrupted = train.train(write_config(tmp_path, tiny, pairs_jsonl, system=system, name="a"))
+
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, system=system, name="b")
+    run = tmp_path / "b"
+    with monkeypatch.context() as patch:
+        _interrupt_at_step(patch, 5)
+        with pytest.raises(Interrupted):
+            train.train(cfg)
+    assert not (run / "final").exists()
+    assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-3"]
+
+    with pytest.raises(BenchError, match="--resume"):
+        train.train(cfg)
+    resumed = train.train(cfg, resume=True)
+    assert_same_weights(uninterrupted, resumed)
+    meta_a, meta_b = checkpoint.read_meta(uninterrupted), checkpoint.read_meta(resumed)
+    assert meta_a["trainer"]["train"]["valid_loss"] == meta_b["trainer"]["train"]["valid_loss"]
+    # the resumed run logged the same losses for the steps it re-ran
+    last = {r["step"]: r["loss"] for r in read_log(run)}
+    expected = {r["step"]: r["loss"] for r in read_log(tmp_path / "a")}
+    assert last == expected
+
+
+def test_finished_run_is_reused_for_the_same_config_and_refused_for_another(tiny, pairs_jsonl, tmp_path):
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, steps=3)
+    final = train.train(cfg)
+    stamp = (final / "model.safetensors").stat().st_mtime_ns
+    assert train.train(cfg) == final
+    assert (final / "model.safetensors").stat().st_mtime_ns == stamp
+    assert len(read_log(tmp_path / "run")) == 3, "a reused run must not train again"
+    changed = write_config(tmp_path, tiny, pairs_jsonl, steps=4)  # same out, different config
+    with pytest.raises(BenchError, match="different config"):
+        train.train(changed)
+
+
+# --------------------------------------------------------------------------------------- config errors
+
+
+def test_unknown_config_key_suggests_the_right_one(tiny, pairs_jsonl, tmp_path):
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, train_extra={"stepz": 3})
+    with pytest.raises(BenchError, match=r"train\.stepz.*did you mean 'steps'"):
+        train.train(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_l2s_system_without_conditioning_is_refused(tiny, pairs_jsonl, tmp_path):
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, extra={"l2s": {"llm_layer": 2, "conditioning": "none"}})
+    with pytest.raises(BenchError, match="conditioning"):
+        train.train(cfg)
+
+
+def test_slm_system_switches_conditioning_off(tiny, pairs_jsonl, tmp_path):
+    cfg, _ = train.load_config(write_config(tmp_path, tiny, pairs_jsonl, system="slm"))
+    assert cfg.l2s.conditioning == "none"
+    cfg, _ = train.load_config(write_config(tmp_path, tiny, pairs_jsonl, system="l2s"))
+    assert cfg.l2s.conditioning == "add" and cfg.l2s.llm_layer == 2
+
+
+def test_missing_template_field_is_named(tiny, pairs_jsonl, tmp_path):
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, data_extra={"prompt": "Q: {question}"})
+    with pytest.raises(BenchError, match="question"):
+        train.train(cfg)
+
+
+# --------------------------------------------------------------------------------------- batches
+
+
+@pytest.mark.parametrize("n,batch_size", [(32, 4), (10, 4), (3, 4), (7, 7)])
+def test_batch_indices_cover_each_example_once_per_epoch(n, batch_size):
+    steps = 3 * n  # several epochs, whatever the batch size
+    flat = [i for step in range(steps) for i in batch_indices(step, n, batch_size, seed=0)]
+    assert all(len(batch_indices(s, n, batch_size, 0)) == batch_size for s in range(steps))
+    for epoch in range(len(flat) // n):
+        assert sorted(flat[epoch * n:(epoch + 1) * n]) == list(range(n)), epoch
+    # deterministic, and depends on the seed
+    assert [batch_indices(s, n, batch_size, 0) for s in range(steps)] == \
+        [batch_indices(s, n, batch_size, 0) for s in range(steps)]
+    assert flat != [i for step in range(steps) for i in batch_indices(step, n, batch_size, seed=1)]
+    # epochs are shuffled differently
+    if n >= 7:
+        assert flat[:n] != flat[n:2 * n]
+
+
+def test_slm_baseline_and_l2s_see_the_same_batches(tiny, pairs_jsonl, tmp_path, monkeypatch):
+    seen: dict[str, list] = {"l2s": [], "slm": []}
+    original = Examples.batch
+    current = {"system": None}
+
+    def batch(self, indices):
+        b = original(self, indices)
+        seen[current["system"]].append((list(indices), b.response_ids.clone(), b.response_mask.clone()))
+        return b
+
+    monkeypatch.setattr(Examples, "batch", batch)
+    for system in ("l2s", "slm"):
+        current["system"] = system
+        train.train(write_config(tmp_path, tiny, pairs_jsonl, system=system, name=system,
+                                 data_extra={"valid_split": None}))
+    assert len(seen["l2s"]) == len(seen["slm"]) == 6
+    for (ia, ra, ma), (ib, rb, mb) in zip(seen["l2s"], seen["slm"]):
+        assert ia == ib
+        assert torch.equal(ra, rb) and torch.equal(ma, mb)
+
+
+def test_examples_batch_layout(tiny, pairs_jsonl, tmp_path):
+    """Prompts left-padded with their cached features aligned; responses right-padded, ending in EOS unless cut."""
+    from bench.data import load_records
+
+    cfg, _ = train.load_config(write_config(tmp_path, tiny, pairs_jsonl))
+    llm = pretrained.load(cfg.llm)
+    records = load_records(cfg.data.source, "train")
+    model = train.build_model(cfg, llm, [f"{r['source']}\n{r['target']}" for r in records])
+    examples = Examples(model, records, cfg.data, cfg.train)
+    idx = [0, 3, 4]
+    b = examples.batch(idx)
+    eos = model.slm_tokenizer.eos_token_id
+    for row, i in enumerate(idx):
+        m = len(examples.prompts[i])
+        assert b.prompt_ids[row, -m:].tolist() == examples.prompts[i]
+        assert b.prompt_mask[row].tolist() == [0] * (b.prompt_ids.shape[1] - m) + [1] * m
+        assert torch.equal(b.features[row, -m:], examples.features[i].float())
+        assert (b.features[row, :-m] == 0).all()
+        r = len(examples.responses[i])
+        assert b.response_ids[row, :r].tolist() == examples.responses[i]
+        assert examples.responses[i][-1] == eos or r == cfg.train.max_response_tokens  # cut: no EOS
+        assert b.response_mask[row].tolist() == [1] * r + [0] * (b.response_ids.shape[1] - r)
+    # chat: true renders through the template, so the prompt ends with the assistant tag
+    tail = llm.tokenizer.decode(examples.prompts[0][-3:])
+    assert tail.endswith("<|assistant|>")
+
+
+def test_a_response_cut_at_the_limit_gets_no_eos(tiny, pairs_jsonl, tmp_path):
+    """An EOS after a cut response would teach the model to stop mid-sentence."""
+    from bench.data import load_records
+
+    cfg, _ = train.load_config(write_config(tmp_path, tiny, pairs_jsonl, train_extra={"max_response_tokens": 5}))
+    llm = pretrained.load(cfg.llm)
+    records = load_records(cfg.data.source, "train")
+    model = train.build_model(cfg, llm, [f"{r['source']}\n{r['target']}" for r in records])
+    short = {"id": "s", "source": "Hi.", "target": "the"}
+    examples = Examples(model, [records[0], short], cfg.data, cfg.train)
+    eos = model.slm_tokenizer.eos_token_id
+    full = model.slm_tokenizer(records[0]["target"], add_special_tokens=False).input_ids
+    assert len(full) > 5 and examples.responses[0] == full[:5] and eos not in examples.responses[0]
+    short_ids = model.slm_tokenizer("the", add_special_tokens=False).input_ids
+    assert len(short_ids) < 5 and examples.responses[1] == short_ids + [eos]
+
+
+def test_only_the_records_the_step_budget_reaches_are_encoded(tiny, pairs_jsonl, tmp_path, monkeypatch):
+    encoded = []
+    real = train.cached_features
+    monkeypatch.setattr(train, "cached_features", lambda model, prompts: encoded.append(len(prompts)) or real(model, prompts))
+    train.train(write_config(tmp_path, tiny, pairs_jsonl, steps=2))
+    assert encoded[0] == 8  # 2 steps x 4 of the 32 training records (then the 8 validation records)
+    order = torch.randperm(32, generator=torch.Generator().manual_seed(0)).tolist()
+    assert sorted(order[:8]) == sorted(i for step in range(2) for i in batch_indices(step, 32, 4, 0))
+
+
+# --------------------------------------------------------------------------------------- truncation
+
+
+def _long_data(tmp_path: Path, n_long: int) -> Path:
+    folder = tmp_path / "long"
+    folder.mkdir()
+    words = "And God said, Let there be light: and there was light. " * 30
+    rows = [{"id": f"r{i}", "source": words if i < n_long else "Define the word river.",
+             "target": "You shall not steal."} for i in range(8)]
+    for split in ("train", "valid"):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_prompts_longer_than_the_llm_allows_are_truncated_and_counted(tiny, tmp_path):
+    data = _long_data(tmp_path, n_long=3)
+    llm = pretrained.load(tiny["llama"])
+    assert len(llm.tokenizer(("And God said, Let there be light: and there was light. " * 30)).input_ids) > 96
+    final = train.train(write_config(tmp_path, tiny, data, steps=3), llm=llm)
+    meta = checkpoint.read_meta(final)
+    assert meta["trainer"]["prompts_truncated"] == 3
+    assert all(math.isfinite(r["loss"]) for r in read_log(tmp_path / "run"))
+
+
+@pytest.mark.parametrize("system", ["l2s", "slm"])
+def test_long_prompts_fit_a_decoder_slm_with_few_positions(tiny, tmp_path, system):
+    """GPT-2 has 128 positions; T5 (the LLM) has relative positions and no limit. The decoder-only SLM reads
+    prompt + response position by position, so both together must fit its positions or training crashes."""
+    data = _long_data(tmp_path, n_long=3)
+    t5 = pretrained.load(tiny["t5"])
+    assert len(t5.tokenizer("And God said, Let there be light: and there was light. " * 30).input_ids) > 128
+    final = train.train(write_config(tmp_path, tiny, data, pair="gpt2", system=system, steps=3))
+    assert checkpoint.read_meta(final)["trainer"]["prompts_truncated"] == 3
+
+
+def test_a_second_run_with_the_same_loaded_llm_trains_its_slm(tiny, pairs_jsonl, tmp_path):
+    """`train(..., llm=...)` accepts a loaded LLM; the first run freezes it (FrozenLLM), and the second
+    run's truncated SLM is a deep copy of it, so it must be made trainable again."""
+    llm = pretrained.load(tiny["llama"])
+    train.train(write_config(tmp_path, tiny, pairs_jsonl, system="l2s", name="first", steps=3), llm=llm)
+    final = train.train(write_config(tmp_path, tiny, pairs_jsonl, system="slm", name="second", steps=3), llm=llm)
+    trained = load_file(str(final / "model.safetensors"))
+    key = "slm.model.layers.0.mlp.down_proj.weight"
+    assert not torch.equal(trained[key], llm.model.state_dict()["model.layers.0.mlp.down_proj.weight"])
+
+
+# --------------------------------------------------------------------------------------- LoRA LLM baseline
+
+
+def test_llm_lora_baseline_trains_adapters_and_loads_merged(tiny, pairs_jsonl, tmp_path):
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, system="llm-lora", steps=3,
+                       train_extra={"lr": 1e-2, "save_every": 3})
+    final = train.train(cfg)
+    saved = load_file(str(final / "model.safetensors"))
+    assert any("lora_A" in k for k in saved) and any("lora_B" in k for k in saved)
+    llm = pretrained.load(tiny["llama"])
+    model = checkpoint.load(final)
+    assert not any("lora" in name for name, _ in model.slm.named_modules())  # merged for full-speed decoding
+    assert not hasattr(model.slm.config, "l2s_lora")
+    merged = model.slm.state_dict()["model.layers.0.mlp.down_proj.weight"]
+    original = llm.model.state_dict()["model.layers.0.mlp.down_proj.weight"]
+    assert not torch.equal(merged, original)  # the adapters learned something and were folded in
+    assert model.slm.config.num_hidden_layers == llm.model.config.num_hidden_layers  # the whole LLM
+
+
+def test_a_run_folder_being_trained_by_another_process_is_refused(tiny, pairs_jsonl, tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from bench.method.train import hold_lock; h = hold_lock(Path(sys.argv[1])); "
+                               "print('held', flush=True); time.sleep(60)", str(tmp_path / "run")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(BenchError, match="being trained by another process"):
+            train.train(write_config(tmp_path, tiny, pairs_jsonl))
+    finally:
+        holder.kill()
+        holder.wait()
+    train.train(write_config(tmp_path, tiny, pairs_jsonl))  # the lock dies with its process
