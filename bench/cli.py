@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.runner.verdict import TRAINED
 
 
 def positive_int(text: str) -> int:
@@ -25,10 +26,13 @@ def positive_int(text: str) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from bench.config import deep_merge
     from bench.method import train
     from bench.models import GenSettings, get_adapter
 
     overrides = json.loads(args.set) if args.set else None
+    if args.role:  # what a suite fills in for a config that leaves `system` and `out` to the role
+        overrides = deep_merge(train.role_defaults(args.config, args.role, overrides=overrides), overrides or {})
     final = train.train(args.config, resume=args.resume, out=args.out, overrides=overrides)
     meta = json.loads((final / "l2s.json").read_text())["trainer"]
     print(f"trained {meta['system']}: {final}")
@@ -165,6 +169,9 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train an L2S system or its SLM baseline from a YAML config")
     t.add_argument("config")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    t.add_argument("--role", choices=TRAINED,
+                   help="what to train where the config leaves it to the role (as a suite does): its system, "
+                        "and the run folder runs/<task>/<role> unless the config sets `out`")
     t.add_argument("--out", help="run folder (default: the config's `out`)")
     t.add_argument("--samples", type=int, default=3, help="generate this many validation samples afterwards")
     t.add_argument("--set", help='JSON merged over the config, e.g. \'{"train": {"steps": 50}}\'')

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from bench import machine
 from bench.config import config_hash, from_dict, load_yaml
 from bench.data import load_records, subsample
-from bench.errors import BenchError
+from bench.errors import BenchError, did_you_mean
 from bench.method import checkpoint, copying, pretrained, slm
 from bench.method.features import cached_features
 from bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
@@ -86,8 +86,35 @@ class TrainConfig:
     train: OptimSpec = field(default_factory=OptimSpec)
 
 
+# A trained role -> the system `train` builds for it. A config may leave `system` and `out` to the role that
+# runs it (`role_defaults`), so one file per task serves its SLM, L2S and fine-tuned LLM alike.
+ROLE_SYSTEMS = {"slm": "slm", "l2s": "l2s", "llm-ft": "llm-lora"}
+
+
+def role_defaults(path: str | Path, role: str, name: str | None = None, overrides: dict | None = None,
+                  task: str | None = None) -> dict:
+    """`system` (the role's) and `out` (`runs/<task>/<name or role>`) where the config and overrides leave
+    them out, as overrides to merge underneath the caller's. Where they are set nothing is added, so a
+    config that names them hashes as before."""
+    if role not in ROLE_SYSTEMS:
+        raise BenchError(f"role '{role}' is not trained{did_you_mean(role, ROLE_SYSTEMS)} "
+                         f"(trained roles: {', '.join(ROLE_SYSTEMS)})")
+    raw = load_yaml(path, overrides)
+    filled: dict = {}
+    if "system" not in raw:
+        filled["system"] = ROLE_SYSTEMS[role]
+    if "out" not in raw:
+        data = raw.get("data") or {}
+        task = task or Path(str(data.get("task") or data.get("source") or path)).stem  # a task YAML's path: its stem
+        filled["out"] = f"runs/{task}/{name or role}"
+    return filled
+
+
 def load_config(path: str | Path, overrides: dict | None = None) -> tuple[TrainConfig, dict]:
     raw = load_yaml(path, overrides)
+    if "system" not in raw:
+        raise BenchError(f"{path} names no `system`: a suite fills it from the system's role; to train it "
+                         f"alone, pass --role ({', '.join(ROLE_SYSTEMS)})")
     cfg = from_dict(TrainConfig, raw, str(path))
     if (cfg.data.task is None) == (cfg.data.source is None):
         raise BenchError(f"{path}: data needs exactly one of task, source")

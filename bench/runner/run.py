@@ -117,16 +117,18 @@ def ensure_data(task: Task, data_dir: str | None) -> None:
 
 
 def for_training(suite: Suite, task: str) -> dict[str, SystemDef]:
-    """The task's systems, each `train:` system's overrides carrying the suite's settings where its training
-    config differs: `train.device` from the suite's device, `data.data_dir` from its data_dir. A system's
-    own overrides win. Where config and suite agree nothing is added, so the config hash is unchanged."""
+    """The task's systems, each `train:` system's overrides carrying what its training config leaves to
+    the suite: `system` from its role and `out` as `runs/<task>/<name>` where the config names neither
+    (`train.role_defaults`), `train.device` from the suite's device and `data.data_dir` from its data_dir
+    where the config differs. A system's own overrides win. Where config and suite agree nothing is
+    added, so the config hash is unchanged."""
     defs = suite.for_task(task)
     data_dir = suite.task_data_dir(task)
     for name, d in defs.items():
         if not d.train:
             continue
-        cfg, _ = train.load_config(d.train, d.overrides)
-        settings: dict = {}
+        settings = train.role_defaults(d.train, d.role, name, d.overrides, task)
+        cfg, _ = train.load_config(d.train, deep_merge(settings, d.overrides))
         if cfg.train.device != suite.device:
             settings["train"] = {"device": suite.device}
         if data_dir is not None and cfg.data.data_dir != data_dir:

@@ -7,14 +7,15 @@ A suite is a YAML file in `suites/` (or any path)::
     tasks: [kjv-web, debian-sum, instruct-mix]
     systems:
       llm: {role: llm, adapter: hf-causal, args: {source: smollm2-135m-instruct}}
-      slm: {role: slm, train: "configs/{task}/slm.yaml"}       # trained if missing, then `llm2slm`
-      l2s: {role: l2s, train: "configs/{task}/l2s.yaml"}
+      slm: {role: slm, train: "configs/{task}.yaml"}      # trained if missing, then `llm2slm`
+      l2s: {role: l2s, train: "configs/{task}.yaml"}      # one config per task: the role says what to train
       assisted: {role: assisted, target: llm, assistant: slm}  # speculative decoding
     quality: {limit: 200, batch_size: 16}
     speed: {n: 5, max_new_tokens: 32, backends: [eager]}
     curve: {every: 100, split: valid, limit: 64}              # optional: learning curves (bench.runner.curves)
 
-`{task}` in a string is replaced by each task's name. The trivial baseline of every task is always
+`{task}` in a string is replaced by each task's name. A training config may leave `system` and `out`
+to the role that runs it (`bench.method.train.role_defaults`: the role's system, `runs/<task>/<name>`). The trivial baseline of every task is always
 added. Every key is checked when the file loads (a typo fails at once, with a did-you-mean).
 """
 

@@ -32,7 +32,7 @@ def test_embedded_model_loads_and_answers(smollm2):
 def test_default_config_trains_l2s_on_real_weights(smollm2, tmp_path, monkeypatch):
     config = tmp_path / "l2s.yaml"
     config.write_text(json.dumps({
-        "include": str(ROOT / "configs/kjv-web/base.yaml"),
+        "include": str(ROOT / "configs/kjv-web.yaml"),
         "system": "l2s", "out": str(tmp_path / "run"),
         "data": {"data_dir": str(ROOT / "tests/fixtures/kjv-web"), "limit": 24, "valid_limit": 8},
         # the default heals for 800 steps on the prepared corpora; here 2 steps on the committed fixtures,

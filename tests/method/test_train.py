@@ -376,3 +376,26 @@ def test_a_run_folder_being_trained_by_another_process_is_refused(tiny, pairs_js
         holder.kill()
         holder.wait()
     train.train(write_config(tmp_path, tiny, pairs_jsonl))  # the lock dies with its process
+
+
+# --------------------------------------------------------------------------------------- one config per task
+
+
+def test_role_defaults_fill_only_what_the_config_leaves_out(tiny, pairs_jsonl, tmp_path):
+    named = write_config(tmp_path, tiny, pairs_jsonl, system="slm", name="named")
+    assert train.role_defaults(named, "l2s") == {}  # a config that names both keeps them (and its hash)
+    shared = tmp_path / "task.yaml"
+    raw = yaml.safe_load(named.read_text())
+    shared.write_text(yaml.safe_dump({k: v for k, v in raw.items() if k not in ("system", "out")}))
+    assert train.role_defaults(shared, "llm-ft", "ft", task="kjv-web") == {"system": "llm-lora", "out": "runs/kjv-web/ft"}
+    assert train.role_defaults(shared, "slm", overrides={"out": "elsewhere"}) == {"system": "slm"}
+    assert train.role_defaults(shared, "l2s") == {"system": "l2s", "out": f"runs/{pairs_jsonl.stem}/l2s"}
+    # filled in, the shared file trains exactly what the named one does: same config, same hash
+    _, from_shared = train.load_config(shared, {**train.role_defaults(shared, "slm"), "out": raw["out"]})
+    _, from_named = train.load_config(named)
+    assert from_shared == from_named
+    with pytest.raises(BenchError, match=r"role 'sml' is not trained; did you mean 'slm'\?"):
+        train.role_defaults(shared, "sml")
+    with pytest.raises(BenchError, match=r"names no `system`.*pass --role"):
+        train.load_config(shared)
+    assert set(train.ROLE_SYSTEMS) == set(__import__("bench.runner.verdict", fromlist=["TRAINED"]).TRAINED)

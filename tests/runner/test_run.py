@@ -411,6 +411,34 @@ def test_the_suite_device_and_data_dir_reach_training_where_the_config_differs(b
     assert "overrides" not in raw["systems"]["llm"] and defs["llm"].overrides == {}
 
 
+def test_one_training_config_serves_every_trained_role(bench_root, tmp_path, monkeypatch):
+    """A task's config without `system` and `out`: the suite's roles fill them in, the result trains and
+    hashes exactly as a per-role file would, and `train --role` does the same from the command line."""
+    from bench.runner.suite import load_suite
+
+    explicit = yaml.safe_load((bench_root / "configs" / "tiny-kjv" / "slm.yaml").read_text())
+    shared = tmp_path / "tiny-kjv.yaml"
+    shared.write_text(yaml.safe_dump({k: v for k, v in explicit.items() if k not in ("system", "out")}))
+    raw = yaml.safe_load((bench_root / "tiny.yaml").read_text())
+    raw["systems"] = {"llm": raw["systems"]["llm"], **{name: {"role": role, "train": str(shared)} for name, role in
+                                                      (("slm", "slm"), ("l2s", "l2s"), ("ft", "llm-ft"))}}
+    raw["systems"]["slm"]["overrides"] = {"out": explicit["out"]}
+    path = tmp_path / "one-config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    defs = bench.runner.run.for_training(load_suite(path), "tiny-kjv")
+    assert defs["slm"].overrides == {"system": "slm", "out": explicit["out"]}
+    assert defs["l2s"].overrides == {"system": "l2s", "out": "runs/tiny-kjv/l2s"}
+    assert defs["ft"].overrides == {"system": "llm-lora", "out": "runs/tiny-kjv/ft"}
+    # the SLM is the module's, trained from the per-role file: found finished under the shared config
+    monkeypatch.setenv("L2S_BENCH_CACHE", str(bench_root / "cache"))
+    assert train.finished(shared, overrides=defs["slm"].overrides) == Path(explicit["out"]) / "final"
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", str(shared), "--samples", "0"]) == 2  # no role, no system: one message
+    assert main(["train", str(shared), "--role", "slm", "--samples", "0", "--set",
+                 json.dumps({"train": {"steps": 1, "save_every": 1}})]) == 0
+    assert (tmp_path / "runs" / "tiny-kjv" / "slm" / "final" / "l2s.json").exists()
+
+
 def test_score_rescores_from_stored_samples_alone(reference, tmp_path, monkeypatch, capsys):
     run = copy_run(reference, tmp_path)
     (run / "results.json").unlink()

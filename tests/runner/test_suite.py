@@ -51,14 +51,14 @@ def test_smoke_and_default_suites():
 def test_task_placeholder_is_filled_per_task():
     smoke = load_suite("smoke")
     systems = smoke.for_task("instruct-mix")
-    assert systems["slm"].train == "configs/smoke/instruct-mix/slm.yaml"
-    assert systems["l2s"].train == "configs/smoke/instruct-mix/l2s.yaml"
+    assert systems["slm"].train == systems["l2s"].train == "configs/smoke/instruct-mix.yaml"
+    assert systems["l2s"].overrides == {"out": "runs/smoke/instruct-mix/l2s"}
     assert systems["llm"].args == {"source": "smollm2-135m-instruct"}
     assert systems["assisted"].target == "llm" and systems["assisted"].assistant == "slm"
     assert smoke.task_data_dir("kjv-web") == "tests/fixtures/kjv-web"
     assert load_suite("default").task_data_dir("kjv-web") is None
     # the suite itself keeps its placeholders (each task gets its own copy)
-    assert smoke.systems["slm"].train == "configs/smoke/{task}/slm.yaml"
+    assert smoke.systems["slm"].train == "configs/smoke/{task}.yaml"
 
 
 def test_placeholder_reaches_nested_overrides_and_lists(tmp_path):
