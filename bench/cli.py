@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bench import parallel
 from bench.errors import BenchError
 from bench.runner.verdict import TRAINED
 
@@ -33,8 +34,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     overrides = json.loads(args.set) if args.set else None
     if args.role:  # what a suite fills in for a config that leaves `system` and `out` to the role
         overrides = deep_merge(train.role_defaults(args.config, args.role, overrides=overrides), overrides or {})
+    if parallel.launched():  # under torchrun / accelerate launch: one rank of a DDP training
+        parallel.setup(train.load_config(args.config, overrides)[0].train.device)
     final = train.train(args.config, resume=args.resume, out=args.out, overrides=overrides)
     meta = json.loads((final / "l2s.json").read_text())["trainer"]
+    if not parallel.is_main():
+        return
     print(f"trained {meta['system']}: {final}")
     print(json.dumps(meta.get("train", {})))
     if args.samples:
@@ -91,11 +96,31 @@ def cmd_run(args: argparse.Namespace) -> None:
             raise BenchError(f"--systems: {', '.join(unknown)} not in suite {suite.suite} ({', '.join(suite.systems)})")
         suite.systems = {k: v for k, v in suite.systems.items() if k in keep}
         check_suite(suite, f"suite {suite.suite} with --systems {args.systems}")
+    if suite.curve.every and (args.processes > 1 or parallel.launched()):
+        raise BenchError(f"suite {suite.suite} takes learning curves (curve.every), which run in one process; "
+                         "drop --processes")
+    if args.processes > 1 and not parallel.launched():  # all checks above passed once: now start the ranks
+        parallel.launch(without_option(args.argv, "--processes"), args.processes)
+        return
     run_id = args.run_id or f"{suite.suite}-{suite.device.split(':')[0]}"
     run_dir = Path(args.results_dir) / run_id
     results = run_suite(suite, run_dir, resume=args.resume)
-    print(console_table(results))
-    print(f"wrote {run_dir / 'results.json'} ({results['sittings'][-1]['wall_seconds']} s)")
+    if parallel.is_main():
+        print(console_table(results))
+        print(f"wrote {run_dir / 'results.json'} ({results['sittings'][-1]['wall_seconds']} s)")
+
+
+def without_option(argv: list[str], option: str) -> list[str]:
+    """`argv` less `option VALUE` / `option=VALUE`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -219,6 +244,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--speed-n", type=positive_int, help="items timed per task and system")
     r.add_argument("--backends", help="comma-separated: eager, compiled")
     r.add_argument("--no-speed", action="store_true", help="quality only")
+    r.add_argument("--processes", type=positive_int, default=1,
+                   help="data-parallel ranks on this machine (torchrun; gloo on CPU, one GPU each with CUDA): "
+                        "training, feature caching and the quality pass are sharded, results equal one process's")
     r.set_defaults(func=cmd_run)
 
     sc = sub.add_parser("score", help="re-score a run from its stored samples (no inference)")
@@ -247,6 +275,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `run --processes` starts its ranks with these
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("sacrebleu", "absl"):  # absl: rouge-score logs every scorer it builds
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)

@@ -1,7 +1,8 @@
 """On-disk cache of frozen-LLM features over training prompts.
 
 The LLM is frozen, so its features over a training prompt never change: they are computed once, in
-shards (an interrupted run keeps the finished shards), and reused by every epoch, by `--resume` and by
+shards (an interrupted run keeps the finished shards; with several ranks each computes its share of
+them, `bench.parallel`), and reused by every epoch, by `--resume` and by
 later runs. The key covers everything that changes a feature: LLM weights hash, layer, encode dtype
 and the exact prompt token ids (which cover data, template and tokenizer).
 """
@@ -15,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from bench import parallel
 from bench.method.l2s import LLMToSLM
 from bench.paths import cache_dir, umask_mode
 from bench.runner.results import replacing
@@ -32,18 +34,21 @@ def cache_key(model: LLMToSLM, prompts: list[list[int]]) -> str:
 def cached_features(model: LLMToSLM, prompts: list[list[int]], batch_size: int = 16) -> list[torch.Tensor]:
     """fp16 features (m_i, d_llm) for each prompt, in order; computed only where not cached yet."""
     folder = cache_dir("features", cache_key(model, prompts))
-    out: list[torch.Tensor] = []
     shards = range(0, len(prompts), SHARD)
-    for start in tqdm(shards, desc="LLM features", unit="shard", disable=len(shards) < 2):
-        path = folder / f"shard-{start // SHARD:05d}.safetensors"
-        chunk = prompts[start:start + SHARD]
-        if not path.exists():
-            tensors = {str(i): f for i, f in enumerate(_compute(model, chunk, batch_size))}
-            with replacing(path) as tmp:
+    paths = [folder / f"shard-{start // SHARD:05d}.safetensors" for start in shards]
+    missing = [k for k, path in enumerate(paths) if not path.exists()]
+    parallel.barrier()  # with several ranks: each computes the missing shards k with k mod N = its rank
+    for k in tqdm(missing, desc="LLM features", unit="shard", disable=len(missing) < 2 or not parallel.is_main()):
+        if parallel.mine(k):
+            tensors = {str(i): f for i, f in enumerate(_compute(model, prompts[shards[k]:shards[k] + SHARD], batch_size))}
+            with replacing(paths[k]) as tmp:
                 save_file(tensors, str(tmp))
                 umask_mode(tmp)
+    parallel.barrier()
+    out: list[torch.Tensor] = []
+    for start, path in zip(shards, paths):
         loaded = load_file(str(path))
-        out.extend(loaded[str(i)] for i in range(len(chunk)))
+        out.extend(loaded[str(i)] for i in range(len(prompts[start:start + SHARD])))
     return out
 
 

@@ -15,6 +15,7 @@ import fcntl
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -26,7 +27,7 @@ import torch
 from safetensors.torch import load_model
 from tqdm.auto import tqdm
 
-from bench import machine
+from bench import machine, parallel
 from bench.config import config_hash, from_dict, load_yaml
 from bench.data import load_records, subsample
 from bench.errors import BenchError, did_you_mean
@@ -275,11 +276,13 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     cfg, raw = load_config(config_path, overrides)
     run_dir = Path(out or cfg.out)
     machine.set_threads(cfg.train.threads or torch.get_num_threads())  # explicit; a suite's --threads holds
-    optim = dataclasses.replace(cfg.train, autocast=machine.resolve_dtype(cfg.train.autocast, cfg.train.device))
+    optim = dataclasses.replace(cfg.train, autocast=machine.resolve_dtype(cfg.train.autocast, cfg.train.device),
+                                device=parallel.device(cfg.train.device))  # with several GPU ranks: this rank's
     if finished(config_path, out, overrides):
         log.info("%s is already trained with this config; reusing it", run_dir / "final")
         return run_dir / "final"
-    lock = hold_lock(run_dir)  # noqa: F841  (held until this function returns)
+    main = parallel.is_main()  # with several ranks (bench.parallel) rank 0 writes, all train (DDP)
+    lock = hold_lock(run_dir) if main else None  # noqa: F841  (held until this function returns)
     latest = _latest_checkpoint(run_dir)
     if latest and not resume:
         raise BenchError(f"{run_dir} already holds {latest.name}; pass --resume to continue it or choose another out")
@@ -287,7 +290,11 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     torch.manual_seed(optim.seed)
     llm = llm or pretrained.load(cfg.llm)
     fit_texts = [f"{p}\n{r}" for p, r in zip(*render_records(cfg.data, records[:512]))]
+    if not main:
+        parallel.barrier()  # rank 0 builds first: healing a cut, if needed, happens once and is cached
     model = build_model(cfg, llm, fit_texts).to(optim.device)
+    if main:
+        parallel.barrier()
     # Only the records the step budget reaches are tokenized and LLM-encoded; batches keep the
     # order they would have over all records (same permutation), so a larger budget extends a run.
     used = sorted({i for step in range(optim.steps) for i in batch_indices(step, len(records), optim.batch_size, optim.seed)})
@@ -313,10 +320,11 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
         tokens_seen = saved_tokens if saved_tokens is not None else sum(
             len(examples.prompts[position[i]]) + len(examples.responses[position[i]])
             for s in range(step) for i in batch_indices(s, len(records), optim.batch_size, optim.seed))
-        _truncate_log(run_dir / "log.jsonl", step)
+        if main:
+            _truncate_log(run_dir / "log.jsonl", step)
         log.info("resumed %s at step %d", run_dir, step)
     run_dir.mkdir(parents=True, exist_ok=True)
-    copy_before = _trained_meta(latest).get("copying", {}).get("before") if step else copy_check()
+    copy_before = _trained_meta(latest).get("copying", {}).get("before") if step else copy_check() if main else None
     meta = {"system": cfg.system, "config": raw, "config_hash": config_hash(raw), "train_examples": len(examples),
             "train_pool": len(records), "machine": {**machine.capability(optim.device), "autocast": optim.autocast,
                                                     "llm_autocast": model.llm_dtype if model.uses_llm else None},
@@ -328,27 +336,30 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     tokens, started, curve_seconds = 0, time.perf_counter(), 0.0
     if curve and step % curve[0] == 0:
         curve_seconds += _curve_point(curve[1], step, tokens_seen, model, optim.device)
-    bar = tqdm(total=optim.steps, initial=step, desc=f"train {cfg.system}", unit="step")
-    with open(run_dir / "log.jsonl", "a") as logf:
+    bar = tqdm(total=optim.steps, initial=step, desc=f"train {cfg.system}", unit="step", disable=not main)
+    forward = parallel.ddp(model)
+    with open(run_dir / "log.jsonl" if main else os.devnull, "a") as logf:
         while step < optim.steps:
-            picked = batch_indices(step, len(records), optim.batch_size, optim.seed)
-            b = examples.batch([position[i] for i in picked]).to(optim.device)
+            picked = [position[i] for i in batch_indices(step, len(records), optim.batch_size, optim.seed)]
+            b = examples.batch(parallel.rows(picked)).to(optim.device)
             with _autocast(optim):
-                _, loss = model(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
-            loss.backward()
+                _, loss = forward(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
+            share = parallel.token_share(int(b.response_mask.sum()), sum(len(examples.responses[i]) for i in picked))
+            (loss * share).backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], optim.grad_clip)
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
             step += 1
-            batch_tokens = int(b.prompt_mask.sum() + b.response_mask.sum())
+            batch_tokens = sum(len(examples.prompts[i]) + len(examples.responses[i]) for i in picked)
             tokens, tokens_seen = tokens + batch_tokens, tokens_seen + batch_tokens
             rate = tokens / (time.perf_counter() - started - curve_seconds)
+            batch_loss = parallel.global_mean(loss, share)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{rate:.0f}")
-            logf.write(json.dumps({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0],
+            bar.set_postfix(loss=f"{batch_loss:.3f}", tok_s=f"{rate:.0f}")
+            logf.write(json.dumps({"step": step, "loss": batch_loss, "lr": sched.get_last_lr()[0],
                                    "tokens_per_s": round(rate, 1), "tokens_seen": tokens_seen}) + "\n")
-            if step % optim.save_every == 0 or step == optim.steps:
+            if main and (step % optim.save_every == 0 or step == optim.steps):
                 _save_training_state(run_dir, step, tokens_seen, model, opt, sched, meta)
             if curve and step % curve[0] == 0:  # after the save: a point belongs to a step a resume can reach
                 logf.flush()
@@ -360,11 +371,17 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
                      "threads": torch.get_num_threads()}
     if curve:
         meta["train"]["curve_seconds"] = round(curve_seconds, 1)
+    if parallel.state():
+        meta["train"]["processes"] = parallel.world()  # tokens/s: all ranks together; threads: per rank
+    if not main:
+        parallel.barrier()  # until rank 0 has saved the final checkpoint
+        return run_dir / "final"
     if valid is not None:
         meta["train"]["valid_loss"] = round(mean_loss(model, valid, optim), 4)
     meta["copying"]["after"] = copy_check()
     final = checkpoint.save(model.eval(), run_dir / "final", {"trainer": meta})
     log.info("saved %s: %s", final, meta["train"])
+    parallel.barrier()
     return final
 
 

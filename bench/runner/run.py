@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from bench import data, machine
+from bench import data, machine, parallel
 from bench.config import config_hash, deep_merge
 from bench.errors import BenchError
 from bench.method import checkpoint, train
@@ -39,7 +39,7 @@ from bench.paths import cache_dir
 from bench.runner import provenance
 from bench.runner.collect import collect_results
 from bench.runner.results import check_not_newer, write_json
-from bench.runner.samples import SampleStore, prompt_hash, sample_key
+from bench.runner.samples import SampleStore, merge_shards, prompt_hash, sample_key, shard_stores
 from bench.runner.score_task import trivial_predictions, trivial_systems
 from bench.runner.suite import SpeedSpec, Suite, SystemDef
 from bench.speed.tracker import Tracker, gpu_sharing, peak_memory, summarize
@@ -72,17 +72,23 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
         raise BenchError(f"{run_dir} already holds a run; pass --resume to continue it or --run-id for a new one")
     check_not_newer(run_dir / "results.json")
     check_adapters(suite)
-    machine.set_threads(suite.threads)
+    if parallel.setup(suite.device):  # one of several ranks (bench.parallel): each its device and cores
+        suite = replace(suite, device=parallel.device(suite.device))
+    machine.set_threads(suite.threads or max(1, machine.available_cores() // parallel.world()))
     started = time.perf_counter()
     sittings = json.loads(state.read_text()).get("sittings", []) if state.exists() else []
     prov = provenance.collect(suite.device)
     sittings.append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "resume": resume,
-                     "wall_seconds": None, "host": prov["host"], "device": prov["device"]["name"]})
+                     "wall_seconds": None, "host": prov["host"], "device": prov["device"]["name"],
+                     "processes": parallel.world()})
     record = {"suite": suite.to_dict(), "run_id": run_dir.name, "provenance": prov, "sittings": sittings}
-    write_json(record, state)
+    parallel.barrier()  # every rank has checked the folder before rank 0 writes to it
     tasks = [get_task(name) for name in suite.tasks]  # a suite may name a task by its YAML path
-    for task in tasks:
-        ensure_data(task, suite.task_data_dir(task.task))
+    if parallel.is_main():
+        write_json(record, state)
+        for task in tasks:
+            ensure_data(task, suite.task_data_dir(task.task))
+    parallel.barrier()
     if suite.curve.every > 0:
         from bench.runner.curves import run_curves  # lazily: bench.runner.curves builds on this module's passes
 
@@ -92,11 +98,15 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
         train_missing(suite, tasks, run_dir / "logs")
     for task in tasks:
         run_task(suite, task, run_dir)
+    if not parallel.is_main():
+        parallel.barrier()
+        return {}
     results = collect_results(run_dir)
     sittings[-1]["wall_seconds"] = round(time.perf_counter() - started, 1)  # scoring included
     results["sittings"] = sittings
     write_json(record, state)
     write_json(results, run_dir / "results.json")
+    parallel.barrier()  # the ranks end together
     return results
 
 
@@ -146,9 +156,10 @@ def train_missing(suite: Suite, tasks: list[Task], log_dir: Path) -> None:
         for name, d in for_training(suite, task.task).items():
             if d.train and not train.finished(d.train, overrides=d.overrides):
                 jobs.append((f"{task.task}-{name}", d))
+    parallel.barrier()  # every rank listed the same missing trainings before any finishes one
     if not jobs:
         return
-    if suite.train_jobs <= 1 or len(jobs) == 1:
+    if suite.train_jobs <= 1 or len(jobs) == 1 or parallel.state():  # several ranks: each training DDP
         for label, d in jobs:
             log.info("training %s from %s", label, d.train)
             train.train(d.train, resume=True, overrides=d.overrides)
@@ -192,26 +203,39 @@ def run_task(suite: Suite, task: Task, run_dir: Path) -> None:
     trivials = trivial_baselines(task, samples, data_dir)
     if clash := sorted({t.name for t in trivials} & set(systems)):
         raise BenchError(f"suite system name {', '.join(clash)} is a trivial baseline's name; choose another")
-    for trivial in trivials:
-        store_trivial(task, samples, SampleStore(folder / f"{trivial.name}.jsonl"), trivial)
-    manifest = {"task": name, "task_file": task.file, "split": suite.quality.split, "data_dir": data_dir,
-                "data_sha256": items_sha(samples), "ids": [str(s["id"]) for s in samples],
-                **task.item_notes(samples, suite.quality.split)}
-    described = {s.name: s.describe() for s in [*trivials, *systems.values()]}
-    write_json({**manifest, "systems": with_earlier_systems(folder, manifest, described)},
-               folder / "_manifest.json")
+    if parallel.is_main():
+        for trivial in trivials:
+            store_trivial(task, samples, SampleStore(folder / f"{trivial.name}.jsonl"), trivial)
+        manifest = {"task": name, "task_file": task.file, "split": suite.quality.split, "data_dir": data_dir,
+                    "data_sha256": items_sha(samples), "ids": [str(s["id"]) for s in samples],
+                    **task.item_notes(samples, suite.quality.split)}
+        described = {s.name: s.describe() for s in [*trivials, *systems.values()]}
+        write_json({**manifest, "systems": with_earlier_systems(folder, manifest, described)},
+                   folder / "_manifest.json")
     for system in systems.values():
         store = SampleStore(folder / f"{system.name}.jsonl")
+        shards = shard_stores(folder, system.name)
         todo = [] if MODELS.get(system.adapter).lossless else [
-            (i, s) for i, s in enumerate(samples) if sample_key(name, str(s["id"]), system.hash) not in store]
+            (i, s) for i, s in enumerate(samples) if not any(sample_key(name, str(s["id"]), system.hash) in x
+                                                            for x in (store, *shards))]
         speed_files = {b: run_dir / "speed" / name / f"{system.name}.{b}.json" for b in suite.speed.backends}
         speed_todo = [b for b, f in speed_files.items() if suite.speed.enabled and not _fresh(f, system.hash, suite.speed)]
+        parallel.barrier()  # every rank read the same stored state before any rank adds to it
+        if not parallel.is_main():
+            speed_todo = []  # timed on rank 0 alone, the others idle
         if not todo and not speed_todo:
-            log.info("%s/%s: finished earlier; reusing it", name, system.name)
+            if not any(len(x) for x in shards):
+                log.info("%s/%s: finished earlier; reusing it", name, system.name)
+            if parallel.is_main():
+                merge_shards(store, shards)
             continue
         adapter = get_adapter(system.adapter, **system.args)
         if todo:
-            quality_pass(adapter, task, todo, len(samples), store, system, suite.quality.batch_size)
+            mine = shards[parallel.rank()] if parallel.state() else store
+            quality_pass(adapter, task, todo, len(samples), mine, system, suite.quality.batch_size)
+            parallel.barrier()
+            if parallel.is_main():
+                merge_shards(store, shard_stores(folder, system.name))
         speed_items = samples[:suite.speed.n]
         for backend in speed_todo:
             write_json(speed_pass(adapter, task, speed_items, suite.speed, backend, suite.device, system),
@@ -339,11 +363,16 @@ def _row(task: str, index: int, sample: dict, system: Resolved, prediction: str,
 def quality_pass(adapter: ModelAdapter, task: Task, todo: list[tuple[int, dict]], total: int, store: SampleStore,
                  system: Resolved, batch_size: int) -> None:
     """Batched generation over the items not yet stored; each batch is appended (and fsynced) at once.
-    Each row also records what the adapter's `encode` says about its prompt (`prompt_notes`)."""
+    Each row also records what the adapter's `encode` says about its prompt (`prompt_notes`). With
+    several ranks, each generates its share of the same batches (batch k: rank k mod N)."""
     gen = _quality_gen(task)
-    bar = tqdm(total=total, initial=total - len(todo), desc=f"{task.task}/{system.name}", unit="item")
-    for start in range(0, len(todo), batch_size):
+    bar = tqdm(total=total, initial=total - len(todo), desc=f"{task.task}/{system.name}", unit="item",
+               disable=not parallel.is_main())
+    for k, start in enumerate(range(0, len(todo), batch_size)):
         batch = todo[start:start + batch_size]
+        if not parallel.mine(k):
+            bar.update(len(batch))
+            continue
         prompts = [task.prompt(s, adapter.prompt_family) for _, s in batch]
         began = time.perf_counter()
         encoded, ids = adapter.generate_batch(prompts, gen)

@@ -74,3 +74,24 @@ class SampleStore:
                     self.rows[row["key"]] = row
             f.flush()
             os.fsync(f.fileno())
+
+
+def shard_stores(folder: Path, system: str) -> list[SampleStore]:
+    """The per-rank sample files of a system under `folder/_shards/`: one per rank of this run (rank r at
+    index r, `bench.parallel`), then any an earlier sitting with more ranks left behind."""
+    from bench import parallel
+
+    shards = folder / "_shards"
+    ranks = [shards / f"{system}.rank{r}.jsonl" for r in range(parallel.world())] if parallel.state() else []
+    left = sorted(set(shards.glob(f"{system}.rank*.jsonl")) - set(ranks)) if shards.exists() else []
+    return [SampleStore(p) for p in (*ranks, *left)]
+
+
+def merge_shards(store: SampleStore, shards: list[SampleStore]) -> None:
+    """Append the shards' rows the store lacks, in manifest order (`index`), then delete the shards. A merge
+    killed half-way is finished by the next one: rows already in the store are not written twice."""
+    rows = sorted((r for s in shards for r in s.rows.values() if r["key"] not in store), key=lambda r: r["index"])
+    if rows:
+        store.append(rows)
+    for s in shards:
+        s.path.unlink(missing_ok=True)

@@ -399,3 +399,39 @@ def test_role_defaults_fill_only_what_the_config_leaves_out(tiny, pairs_jsonl, t
     with pytest.raises(BenchError, match=r"names no `system`.*pass --role"):
         train.load_config(shared)
     assert set(train.ROLE_SYSTEMS) == set(__import__("bench.runner.verdict", fromlist=["TRAINED"]).TRAINED)
+
+
+# --------------------------------------------------------------------------------------- data parallel
+
+
+@pytest.mark.parametrize("system", ["l2s", "slm"])
+def test_two_ranks_train_the_model_one_process_trains(tiny, pairs_jsonl, tmp_path, system):
+    """torchrun, 2 CPU ranks (gloo): DDP over rows 0::2 and 1::2 of each global batch, each rank's loss
+    scaled by its share of the batch's response tokens, gives one process's weights and losses up to
+    float reduction order; rank 0 alone writes the run folder."""
+    import os
+    import subprocess
+    import sys
+
+    fp32 = {"autocast": "float32"}  # bf16 rounding would swamp the reduction-order differences compared here
+    one = write_config(tmp_path, tiny, pairs_jsonl, system=system, name="one", steps=4, train_extra=fp32)
+    two = write_config(tmp_path, tiny, pairs_jsonl, system=system, name="two", steps=4, train_extra=fp32)
+    train.train(one)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(repo),
+                                                                                        os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "bench.cli", "train", str(two), "--samples", "0"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = load_file(str(tmp_path / "one" / "final" / "model.safetensors")), \
+        load_file(str(tmp_path / "two" / "final" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5, rtol=1e-4), k
+    la, lb = read_log(tmp_path / "one"), read_log(tmp_path / "two")
+    assert [r["step"] for r in lb] == [1, 2, 3, 4]  # one log, written by rank 0 alone
+    assert [r["loss"] for r in lb] == pytest.approx([r["loss"] for r in la], rel=1e-4)
+    assert [r["tokens_seen"] for r in lb] == [r["tokens_seen"] for r in la]
+    meta = json.loads((tmp_path / "two" / "final" / "l2s.json").read_text())["trainer"]
+    assert meta["train"]["processes"] == 2

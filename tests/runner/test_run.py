@@ -276,6 +276,82 @@ def test_sigkill_mid_quality_pass_then_resume_equals_an_uninterrupted_run(bench_
     assert all(e["speed"] is not None for e in a["results"] if e["role"] != "trivial")
 
 
+# --------------------------------------------------------------------------------------- data parallel
+
+
+def rank_env(bench_root: Path, cache: Path) -> dict:
+    return {**os.environ, "L2S_BENCH_CACHE": str(cache), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """Every stored prediction, in the file's order, and every score equal the reference's."""
+    for system in ("trivial", "llm", "slm", "l2s"):
+        got, want = sample_rows(run, system), sample_rows(reference, system)
+        assert [{f: r[f] for f in SAMPLE_FIELDS} for r in got] == [{f: r[f] for f in SAMPLE_FIELDS} for r in want], system
+    assert quality(load(run)) == quality(load(reference))
+    assert not (run / "samples" / "tiny-kjv" / "_shards").exists() or \
+        not any((run / "samples" / "tiny-kjv" / "_shards").iterdir())
+
+
+def test_two_processes_give_one_process_predictions_and_metrics(bench_root, reference, tmp_path, monkeypatch):
+    """--processes 2 (torchrun, gloo): the quality pass's batches dealt out between the ranks, merged in
+    manifest order; speed on rank 0; results.json once."""
+    for key, value in rank_env(bench_root, bench_root / "cache").items():
+        monkeypatch.setenv(key, value)
+    results = tmp_path / "results"
+    assert main(["run", str(bench_root / "tiny.yaml"), "--results-dir", str(results), "--run-id", "two",
+                 "--processes", "2"]) == 0
+    run = results / "two"
+    assert_same_run(run, reference)
+    data = load(run)
+    assert data["sittings"][-1]["processes"] == 2
+    assert all(e["speed"] is not None for e in data["results"] if e["role"] != "trivial")
+    with pytest.raises(SystemExit) as exit_:  # argparse: a whole number >= 1
+        main(["run", str(bench_root / "tiny.yaml"), "--results-dir", str(results), "--run-id", "two", "--processes", "0"])
+    assert exit_.value.code == 2
+
+
+def test_a_rank_killed_mid_pass_resumes_to_the_same_results(bench_root, reference, tmp_path):
+    results, script = tmp_path / "results", tmp_path / "slow_run.py"
+    run = results / "killed2"
+    script.write_text(SLOW_RUN)
+    argv = ["run", str(bench_root / "tiny.yaml"), "--results-dir", str(results), "--run-id", "killed2"]
+    env = rank_env(bench_root, tmp_path / "cache")
+    shards = run / "samples" / "tiny-kjv" / "_shards"
+    log = tmp_path / "torchrun.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                                 str(script), *argv], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 300
+        try:
+            while not any(len(SampleStore(p)) for p in (shards.glob("*.rank1.jsonl") if shards.exists() else [])):
+                assert proc.poll() is None, f"the run ended before a rank could be killed: {log.read_text()[-3000:]}"
+                assert time.monotonic() < deadline, "rank 1 never stored a sample"
+                time.sleep(0.02)
+            ranks = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            rank1 = [pid for pid in ranks if "--local-rank=1" in Path(f"/proc/{pid}/cmdline").read_text()
+                     or Path(f"/proc/{pid}/environ").read_bytes().find(b"LOCAL_RANK=1\0") >= 0]
+            assert rank1, ranks
+            os.kill(int(rank1[0]), signal.SIGKILL)
+            proc.wait(timeout=120)  # torchrun stops the other rank and fails
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0 and not (run / "results.json").exists()
+    kept = {p.name: SampleStore(p).rows for p in shards.glob("*.jsonl")}
+    assert kept, "the killed run left no samples shard"
+    env_resume = {"L2S_BENCH_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "bench.cli", *argv, "--resume", "--processes", "2"], cwd=tmp_path,
+                          env={**env, **env_resume}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name, rows in kept.items():  # what the killed ranks stored was kept, not generated again
+        system = name.split(".rank")[0]
+        assert all(r in sample_rows(run, system) for r in rows.values()), name
+    assert_same_run(run, reference)
+
+
 # --------------------------------------------------------------------------------------- rerun, resume, score
 
 
