@@ -102,3 +102,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def write_tiny_task(root: Path, max_new_tokens: int, metrics=("chrf", "bleu")) -> Path:
+    """A task YAML over the committed kjv-web fixture, for suites of the tiny models."""
+    import yaml
+
+    task = root / "tiny-kjv.yaml"
+    task.write_text(yaml.safe_dump({
+        "task": "tiny-kjv", "family": "translation", "dataset": {"path": str(FIXTURES / "kjv-web")},
+        "prompts": {"decoder": "Rewrite in modern English: {source}"},
+        "metrics": [{"name": m} for m in metrics], "generation": {"max_new_tokens": max_new_tokens}, "chat": True}))
+    return task
+
+
+def tiny_training(llm: str, task: Path, steps: int, **keys) -> dict:
+    """A training config of the tiny llama's 1-layer SLM on that task (`keys`: system, out, ... on top)."""
+    return {"llm": llm, "slm": {"init": "truncate", "layers": 1}, "l2s": {"llm_layer": 2},
+            "data": {"task": str(task), "limit": 16, "valid_limit": 4},
+            "train": {"steps": steps, "batch_size": 4, "save_every": 2, "warmup_steps": 1, "max_response_tokens": 16},
+            **keys}

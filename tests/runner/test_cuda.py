@@ -14,29 +14,22 @@ import yaml
 
 from bench.cli import main
 from bench.runner.results import entry, load
+from conftest import tiny_training, write_tiny_task
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
 SYSTEMS = ("trivial", "llm", "slm", "l2s", "assisted")
 
 
 @pytest.fixture(scope="module")
 def gpu_run(tiny, tmp_path_factory):
     root = tmp_path_factory.mktemp("cuda")
-    task = root / "tiny-kjv.yaml"
-    task.write_text(yaml.safe_dump({
-        "task": "tiny-kjv", "family": "translation", "dataset": {"path": str(FIXTURES / "kjv-web")},
-        "prompts": {"decoder": "Rewrite in modern English: {source}"},
-        "metrics": [{"name": "chrf"}], "generation": {"max_new_tokens": 8}, "chat": True}))
+    task = write_tiny_task(root, max_new_tokens=8, metrics=("chrf",))
     folder = root / "configs" / "tiny-kjv"
     folder.mkdir(parents=True)
     for system in ("slm", "l2s"):  # no device here: the suite's `device: cuda` must reach training
-        (folder / f"{system}.yaml").write_text(yaml.safe_dump({
-            "system": system, "out": str(root / "runs" / system), "llm": tiny["llama"],
-            "slm": {"init": "truncate", "layers": 1}, "l2s": {"llm_layer": 2},
-            "data": {"task": str(task), "limit": 16, "valid_limit": 4},
-            "train": {"steps": 2, "batch_size": 4, "save_every": 2, "warmup_steps": 1, "max_response_tokens": 16}}))
+        (folder / f"{system}.yaml").write_text(yaml.safe_dump(tiny_training(
+            tiny["llama"], task, steps=2, system=system, out=str(root / "runs" / system))))
     suite = root / "tiny-cuda.yaml"
     suite.write_text(yaml.safe_dump({
         "suite": "tiny-cuda", "device": "cuda", "tasks": [str(task)],

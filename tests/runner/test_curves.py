@@ -28,8 +28,8 @@ import bench.runner.run
 from bench.runner.samples import SampleStore
 from bench.runner.suite import load_suite
 from bench.tasks import get_task
+from conftest import tiny_training, write_tiny_task
 
-FIXTURES = Path(__file__).parents[1] / "fixtures"
 TRAINED = ("llm-ft", "slm", "l2s")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -144,17 +144,10 @@ def curve_suite(tiny, tmp_path_factory) -> Path:
     """A tiny suite: the tiny llama as LLM, its LoRA-tuned self, its 1-layer SLM and L2S, 4 steps with a
     curve point every 2 on 4 validation items of the committed kjv-web fixture."""
     root = tmp_path_factory.mktemp("curves")
-    task = root / "tiny-kjv.yaml"
-    task.write_text(yaml.safe_dump({
-        "task": "tiny-kjv", "family": "translation", "dataset": {"path": str(FIXTURES / "kjv-web")},
-        "prompts": {"decoder": "Rewrite in modern English: {source}"},
-        "metrics": [{"name": "chrf"}, {"name": "bleu"}], "generation": {"max_new_tokens": 6}, "chat": True}))
+    task = write_tiny_task(root, max_new_tokens=6)
     for name, system in (("llm-ft", "llm-lora"), ("slm", "slm"), ("l2s", "l2s")):
-        (root / f"{name}.yaml").write_text(yaml.safe_dump({
-            "system": system, "out": str(root / "runs" / name), "llm": tiny["llama"],
-            "slm": {"init": "truncate", "layers": 1}, "l2s": {"llm_layer": 2},
-            "data": {"task": str(task), "limit": 16, "valid_limit": 4},
-            "train": {"steps": 4, "batch_size": 4, "save_every": 2, "warmup_steps": 1, "max_response_tokens": 16}}))
+        (root / f"{name}.yaml").write_text(yaml.safe_dump(tiny_training(
+            tiny["llama"], task, steps=4, system=system, out=str(root / "runs" / name))))
     suite = root / "curves.yaml"
     suite.write_text(yaml.safe_dump({
         "suite": "curves", "device": "cpu", "threads": 1, "tasks": [str(task)],

@@ -27,6 +27,7 @@ import bench.runner.provenance
 from bench.runner.results import entry, load
 import bench.runner.run
 from bench.runner.samples import SampleStore
+from conftest import tiny_training, write_tiny_task
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 REPO = Path(__file__).resolve().parents[2]
@@ -41,19 +42,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def bench_root(tiny, tmp_path_factory):
     """A task YAML, two training configs and a suite YAML, with both systems trained once for the module."""
     root = tmp_path_factory.mktemp("bench")
-    task = root / "tiny-kjv.yaml"
-    task.write_text(yaml.safe_dump({
-        "task": "tiny-kjv", "family": "translation", "dataset": {"path": str(FIXTURES / "kjv-web")},
-        "prompts": {"decoder": "Rewrite in modern English: {source}"},
-        "metrics": [{"name": "chrf"}, {"name": "bleu"}], "generation": {"max_new_tokens": 8}, "chat": True}))
+    task = write_tiny_task(root, max_new_tokens=8)
     for system in ("slm", "l2s"):
         folder = root / "configs" / "tiny-kjv"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{system}.yaml").write_text(yaml.safe_dump({
-            "system": system, "out": str(root / "runs" / system), "llm": tiny["llama"],
-            "slm": {"init": "truncate", "layers": 1}, "l2s": {"llm_layer": 2},
-            "data": {"task": str(task), "limit": 16, "valid_limit": 4},
-            "train": {"steps": 2, "batch_size": 4, "save_every": 2, "warmup_steps": 1, "max_response_tokens": 16}}))
+        (folder / f"{system}.yaml").write_text(yaml.safe_dump(tiny_training(
+            tiny["llama"], task, steps=2, system=system, out=str(root / "runs" / system))))
     suite = root / "tiny.yaml"
     suite.write_text(yaml.safe_dump({
         "suite": "tiny", "device": "cpu", "threads": 1, "tasks": [str(task)],
