@@ -88,10 +88,13 @@ def shard_stores(folder: Path, system: str) -> list[SampleStore]:
 
 
 def merge_shards(store: SampleStore, shards: list[SampleStore]) -> None:
-    """Append the shards' rows the store lacks, in manifest order (`index`), then delete the shards. A merge
-    killed half-way is finished by the next one: rows already in the store are not written twice."""
-    rows = sorted((r for s in shards for r in s.rows.values() if r["key"] not in store), key=lambda r: r["index"])
-    if rows:
-        store.append(rows)
+    """Fold the shards' rows into the store, the whole file rewritten in manifest order (`index`) at once,
+    then delete the shards. Whatever order ranks and sittings stored rows in, the merged file is the
+    one-process file; a merge killed half-way is finished by the next one."""
+    new = {r["key"]: r for s in shards for r in s.rows.values() if r["key"] not in store}
+    if new:
+        rows = sorted([*store.rows.values(), *new.values()], key=lambda r: r["index"])
+        write_atomic(store.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        store.rows = {r["key"]: r for r in rows}
     for s in shards:
         s.path.unlink(missing_ok=True)

@@ -109,3 +109,23 @@ def test_damaged_middle_line_is_one_clear_error(tmp_path):
     path.write_text(text[0][:10] + "\n" + text[1] + "\n")
     with pytest.raises(BenchError, match=r"llm.jsonl:1: not valid JSON"):
         SampleStore(path)
+
+
+def test_merging_rank_shards_writes_the_one_process_file_in_manifest_order(tmp_path):
+    from bench.runner.samples import merge_shards
+
+    def rows(*indices):
+        return [{"key": f"k{i}", "index": i, "prediction": f"p{i}"} for i in indices]
+
+    store = SampleStore(tmp_path / "slm.jsonl")
+    store.append(rows(0, 3))  # an earlier sitting stored these, one of them out of order
+    a, b = SampleStore(tmp_path / "_shards" / "slm.rank0.jsonl"), SampleStore(tmp_path / "_shards" / "slm.rank1.jsonl")
+    a.append(rows(2, 4))
+    b.append(rows(1, 3))  # 3 is in the store already: kept once
+    merge_shards(store, [a, b])
+    lines = [json.loads(line) for line in (tmp_path / "slm.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in lines] == [0, 1, 2, 3, 4] and len(store) == 5
+    assert not a.path.exists() and not b.path.exists()
+    assert [r["index"] for r in SampleStore(tmp_path / "slm.jsonl").rows.values()] == [0, 1, 2, 3, 4]
+    merge_shards(store, [SampleStore(a.path)])  # nothing left to merge: the file stays as it is
+    assert (tmp_path / "slm.jsonl").read_text().count("\n") == 5
