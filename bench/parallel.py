@@ -4,7 +4,8 @@
 `--standalone`); the same command started by `accelerate launch` or `torchrun` (one machine or several)
 runs the same way, each rank reading its place from the launcher's environment (RANK, WORLD_SIZE,
 LOCAL_RANK, MASTER_ADDR, MASTER_PORT). accelerate's `PartialState` sets up the process group: gloo on
-CPU, NCCL on GPUs, one GPU per rank (`cuda` becomes `cuda:<local rank>`).
+CPU, NCCL on GPUs, one GPU per rank: it makes the rank's GPU the current CUDA device, so `cuda` means that
+GPU and every rank resolves, hashes and names a system's settings alike.
 
 What is sharded, and how the result stays the one-process result:
 - training: DDP. Each rank takes rows `rank::N` of every global batch, and its loss is scaled by its share
@@ -73,15 +74,9 @@ def mine(k: int) -> bool:
     return k % world() == rank()
 
 
-def device(base: str) -> str:
-    """The device this rank uses for a suite's `device`: on GPUs, one per rank."""
-    if state() and base == "cuda":
-        return f"cuda:{state().local_process_index}"
-    return base
-
-
-def launch(argv: list[str], processes: int) -> int:
-    """Run `l2s-bench <argv>` as `processes` ranks on this machine (torchrun --standalone); the exit code."""
+def launch(argv: list[str], processes: int) -> None:
+    """Run `l2s-bench <argv>` as `processes` ranks on this machine (torchrun --standalone); a failed rank
+    is a BenchError."""
     if processes < 1:
         raise BenchError(f"--processes must be >= 1, got {processes}")
     from torch.distributed.run import get_args_parser, run
@@ -93,7 +88,6 @@ def launch(argv: list[str], processes: int) -> int:
     except Exception as e:  # torch's ChildFailedError: the failing rank's own message was printed above it
         raise BenchError(f"a rank failed ({type(e).__name__}); see its output above. Finished work is kept: "
                          "rerun with --resume") from None
-    return 0
 
 
 # ------------------------------------------------------------------------------------- training (DDP)

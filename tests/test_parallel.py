@@ -19,7 +19,7 @@ def test_one_process_is_the_identity(monkeypatch):
     assert parallel.token_share(37, 37) == 1.0  # the loss is not rescaled: one process trains as before
     assert parallel.global_mean(torch.tensor(2.5), 1.0) == 2.5
     model = torch.nn.Linear(2, 2)
-    assert parallel.ddp(model) is model and parallel.device("cuda") == "cuda"
+    assert parallel.ddp(model) is model
     parallel.barrier()  # a no-op
 
 

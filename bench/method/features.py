@@ -48,7 +48,7 @@ def cached_features(model: LLMToSLM, prompts: list[list[int]], batch_size: int =
     out: list[torch.Tensor] = []
     for start, path in zip(shards, paths):
         loaded = load_file(str(path))
-        out.extend(loaded[str(i)] for i in range(len(prompts[start:start + SHARD])))
+        out.extend(loaded[str(i)] for i in range(min(SHARD, len(prompts) - start)))
     return out
 
 

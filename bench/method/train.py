@@ -276,8 +276,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     cfg, raw = load_config(config_path, overrides)
     run_dir = Path(out or cfg.out)
     machine.set_threads(cfg.train.threads or torch.get_num_threads())  # explicit; a suite's --threads holds
-    optim = dataclasses.replace(cfg.train, autocast=machine.resolve_dtype(cfg.train.autocast, cfg.train.device),
-                                device=parallel.device(cfg.train.device))  # with several GPU ranks: this rank's
+    optim = dataclasses.replace(cfg.train, autocast=machine.resolve_dtype(cfg.train.autocast, cfg.train.device))
     if finished(config_path, out, overrides):
         log.info("%s is already trained with this config; reusing it", run_dir / "final")
         return run_dir / "final"

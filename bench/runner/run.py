@@ -72,8 +72,7 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
         raise BenchError(f"{run_dir} already holds a run; pass --resume to continue it or --run-id for a new one")
     check_not_newer(run_dir / "results.json")
     check_adapters(suite)
-    if parallel.setup(suite.device):  # one of several ranks (bench.parallel): each its device and cores
-        suite = replace(suite, device=parallel.device(suite.device))
+    parallel.setup(suite.device)  # one of several ranks (bench.parallel), where a launcher started it
     machine.set_threads(suite.threads or max(1, machine.available_cores() // parallel.world()))
     started = time.perf_counter()
     sittings = json.loads(state.read_text()).get("sittings", []) if state.exists() else []
