@@ -102,11 +102,23 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
         return {}
     results = collect_results(run_dir)
     sittings[-1]["wall_seconds"] = round(time.perf_counter() - started, 1)  # scoring included
-    results["sittings"] = sittings
+    record["sittings"] = results["sittings"] = _with_sitting(state, sittings[-1])
     write_json(record, state)
     write_json(results, run_dir / "results.json")
     parallel.barrier()  # the ranks end together
     return results
+
+
+def _with_sitting(state: Path, mine: dict) -> list[dict]:
+    """The run's sittings as stored now, with this one's entry finished: sittings on other tasks of the
+    same folder may have started or ended since this one began, and keep their entries."""
+    stored = json.loads(state.read_text()).get("sittings", [])
+    same = [i for i, s in enumerate(stored) if (s["started"], s["host"]) == (mine["started"], mine["host"])]
+    if same:
+        stored[same[-1]] = mine
+    else:
+        stored.append(mine)
+    return stored
 
 
 def check_adapters(suite: Suite) -> None:

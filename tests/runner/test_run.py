@@ -625,3 +625,19 @@ def test_several_trivial_rules_slices_and_max_words_reach_the_manifest_and_resul
 
 def sample_rows_of(run: Path, task: str, system: str) -> list[dict]:
     return [json.loads(line) for line in (run / "samples" / task / f"{system}.jsonl").read_text().splitlines()]
+
+
+def test_a_sitting_ending_keeps_the_entries_of_sittings_that_began_after_it(tmp_path):
+    """Two sittings on different tasks of one folder at once: the first to end must not drop the
+    second's entry, nor the second (ending later) the first's wall time."""
+    from bench.runner.run import _with_sitting
+
+    state = tmp_path / "suite.json"
+    a = {"started": "2026-12-04T20:40:00+00:00", "host": "vm", "wall_seconds": None}
+    b = {"started": "2026-12-04T20:40:05+00:00", "host": "vm", "wall_seconds": None}
+    state.write_text(json.dumps({"sittings": [a, b]}))
+    ended_a = _with_sitting(state, {**a, "wall_seconds": 10.0})
+    assert [s["wall_seconds"] for s in ended_a] == [10.0, None]
+    state.write_text(json.dumps({"sittings": ended_a}))
+    ended_b = _with_sitting(state, {**b, "wall_seconds": 20.0})
+    assert [s["wall_seconds"] for s in ended_b] == [10.0, 20.0]
