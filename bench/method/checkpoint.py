@@ -17,6 +17,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
@@ -110,3 +111,33 @@ def load(path: str | Path, llm: pretrained.Pretrained | None = None) -> LLMToSLM
     if lora:
         merge_lora(slm)
     return model.eval()
+
+
+# ---------------------------------------------------------------- training state (optimizer, schedule, RNG)
+
+def latest(run_dir: Path) -> Path | None:
+    found = sorted((p for p in run_dir.glob("checkpoint-*[0-9]") if (p / "trainer.pt").exists()), key=lambda p: int(p.name.split("-")[1]))
+    return found[-1] if found else None
+
+
+def save_training_state(run_dir: Path, step: int, tokens_seen: int, model: LLMToSLM, opt, sched, meta: dict) -> None:
+    path = save(model, run_dir / f"checkpoint-{step}", {"trainer": meta})
+    state = {"step": step, "tokens_seen": tokens_seen, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "rng": torch.get_rng_state()}
+    torch.save(state, path / "trainer.pt.tmp")
+    (path / "trainer.pt.tmp").rename(path / "trainer.pt")  # a checkpoint counts only once this exists
+    for old in run_dir.glob("checkpoint-*[0-9]"):
+        if old != path:
+            shutil.rmtree(old)
+
+
+def restore_training_state(path: Path, model: LLMToSLM, opt, sched) -> tuple[int, int | None]:
+    """(step, tokens_seen) of a training checkpoint, its state loaded; tokens_seen is None in
+    checkpoints written before it was saved."""
+    read_meta(path)
+    load_model(model, str(path / "model.safetensors"), strict=True)
+    state = torch.load(path / "trainer.pt", weights_only=True)
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return int(state["step"]), state.get("tokens_seen")

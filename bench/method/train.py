@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,14 +23,13 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from safetensors.torch import load_model
 from tqdm.auto import tqdm
 
 from bench import machine, parallel
 from bench.config import config_hash, from_dict, load_yaml
 from bench.data import load_records, subsample
 from bench.errors import BenchError, did_you_mean
-from bench.method import checkpoint, copying, pretrained, slm
+from bench.method import checkpoint, copying, heal, pretrained, slm
 from bench.method.features import cached_features
 from bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
 from bench.models.base import render_prompt, tokenize_prompts
@@ -71,6 +69,7 @@ class OptimSpec:
     save_every: int = 100
     max_prompt_tokens: int = 256
     max_response_tokens: int = 96
+    copy_rows: int = 0  # per step, rows besides the task's batch that repeat a text of the healing corpus (train split)
     threads: int | None = None  # torch CPU threads, set explicitly; None = the process's (a suite's --threads, else torch's default)
     autocast: Literal["auto", "float32", "bfloat16"] = "auto"  # SLM forward/backward; auto: bf16 where native
     device: str = "cpu"  # "cuda" on a GPU machine
@@ -122,6 +121,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> tuple[TrainC
     if cfg.data.task:  # train on exactly what the task evaluates: its prompt, reference and rendering
         task = get_task(cfg.data.task)
         cfg.data.prompt, cfg.data.response, cfg.data.chat = task.prompts.get("decoder", "{source}"), "{reference}", task.chat
+    if cfg.train.copy_rows < 0:
+        raise BenchError(f"{path}: train.copy_rows must be >= 0, got {cfg.train.copy_rows}")
     if cfg.system == "llm-lora":
         cfg.slm = dataclasses.replace(cfg.slm, init="pretrained", source=cfg.slm.source or cfg.llm,
                                       lora_r=cfg.slm.lora_r or 8, freeze_embeddings=False)
@@ -178,6 +179,14 @@ class Examples:
     def __len__(self) -> int:
         return len(self.prompts)
 
+    def extend(self, other: Examples) -> range:
+        """Append another set's examples; returns their indices here."""
+        first = len(self)
+        self.prompts, self.responses = self.prompts + other.prompts, self.responses + other.responses
+        if self.features is not None:
+            self.features = self.features + other.features
+        return range(first, len(self))
+
     def batch(self, indices: list[int]) -> Batch:
         prompt_ids, prompt_mask = left_pad([self.prompts[i] for i in indices], self.pad)
         response_ids, response_mask = right_pad([self.responses[i] for i in indices], self.response_pad)
@@ -210,6 +219,24 @@ def select_records(spec: DataSpec, split: str, limit: int | None) -> list[dict]:
         if not records:
             raise BenchError(f"{spec.task or spec.source} [{split}]: no record within max_words={spec.max_words}")
     return subsample(records, limit, spec.seed)
+
+
+def copy_examples(model: LLMToSLM, cfg: TrainConfig, optim: OptimSpec) -> Examples:
+    """The `copy_rows` rows: "Repeat this text exactly" over texts of the healing corpus's train splits
+    (the healing's own copy rows), rendered as the task's prompts are and LLM-encoded like them. Task
+    training alone unlearns the healed SLM's copying in its first 100 steps (the `long` curves); these
+    rows keep asking for it."""
+    spec = cfg.slm.heal
+    texts = heal.corpus_texts(spec, "train")
+    keep = subsample(list(range(len(texts))), optim.steps * optim.copy_rows, optim.seed)
+    records = [{"text": " ".join(texts[i].split()[:spec.copy_words])} for i in keep]
+    data = dataclasses.replace(cfg.data, prompt=copying.COPY_PROMPT, response="{text}")
+    return Examples(model, records, data, optim)
+
+
+def copy_indices(step: int, rows: range, per_step: int) -> list[int]:
+    """The copy rows of `step`: the next `per_step` of `rows`, cycling; a function of the step alone."""
+    return [rows[(step * per_step + r) % len(rows)] for r in range(per_step)] if per_step else []
 
 
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
@@ -282,7 +309,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
         return run_dir / "final"
     main = parallel.is_main()  # with several ranks (bench.parallel) rank 0 writes, all train (DDP)
     lock = hold_lock(run_dir) if main else None  # noqa: F841  (held until this function returns)
-    latest = _latest_checkpoint(run_dir)
+    latest = checkpoint.latest(run_dir)
     if latest and not resume:
         raise BenchError(f"{run_dir} already holds {latest.name}; pass --resume to continue it or choose another out")
     records = select_records(cfg.data, cfg.data.split, cfg.data.limit)
@@ -301,6 +328,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     examples = Examples(model, [records[i] for i in used], cfg.data, optim)
     if model.uses_llm:
         model.norm.fit(examples.features, skip_first=not model.llm.is_seq2seq)
+    copy_rows = examples.extend(copy_examples(model, cfg, optim)) if optim.copy_rows else range(0)
     valid, held_out = None, []
     if cfg.data.valid_split:
         valid_records = select_records(cfg.data, cfg.data.valid_split, cfg.data.valid_limit)
@@ -314,7 +342,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
         trained_with = _trained_meta(latest).get("config_hash")
         if trained_with != config_hash(raw):
             raise BenchError(f"{latest} was trained with another config; resume it with the same one")
-        step, saved_tokens = _restore(latest, model, opt, sched)
+        step, saved_tokens = checkpoint.restore_training_state(latest, model, opt, sched)
         # A checkpoint from before tokens_seen was saved: the batches of its steps are known, count them.
         tokens_seen = saved_tokens if saved_tokens is not None else sum(
             len(examples.prompts[position[i]]) + len(examples.responses[position[i]])
@@ -324,7 +352,8 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
         log.info("resumed %s at step %d", run_dir, step)
     run_dir.mkdir(parents=True, exist_ok=True)
     copy_before = _trained_meta(latest).get("copying", {}).get("before") if step else copy_check() if main else None
-    meta = {"system": cfg.system, "config": raw, "config_hash": config_hash(raw), "train_examples": len(examples),
+    meta = {"system": cfg.system, "config": raw, "config_hash": config_hash(raw), "train_examples": len(examples) - len(copy_rows),
+            "copy_examples": len(copy_rows),
             "train_pool": len(records), "machine": {**machine.capability(optim.device), "autocast": optim.autocast,
                                                     "llm_autocast": model.llm_dtype if model.uses_llm else None},
             "slm_build": slm.build_info(cfg.slm, llm), "copying": {"before": copy_before},
@@ -340,6 +369,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     with open(run_dir / "log.jsonl" if main else os.devnull, "a") as logf:
         while step < optim.steps:
             picked = [position[i] for i in batch_indices(step, len(records), optim.batch_size, optim.seed)]
+            picked += copy_indices(step, copy_rows, optim.copy_rows)
             b = examples.batch(parallel.rows(picked)).to(optim.device)
             with _autocast(optim):
                 _, loss = forward(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
@@ -359,7 +389,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
             logf.write(json.dumps({"step": step, "loss": batch_loss, "lr": sched.get_last_lr()[0],
                                    "tokens_per_s": round(rate, 1), "tokens_seen": tokens_seen}) + "\n")
             if main and (step % optim.save_every == 0 or step == optim.steps):
-                _save_training_state(run_dir, step, tokens_seen, model, opt, sched, meta)
+                checkpoint.save_training_state(run_dir, step, tokens_seen, model, opt, sched, meta)
             if curve and step % curve[0] == 0:  # after the save: a point belongs to a step a resume can reach
                 logf.flush()
                 curve_seconds += _curve_point(curve[1], step, tokens_seen, model, optim.device)
@@ -446,33 +476,5 @@ def _truncate_log(path: Path, step: int) -> None:
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
         path.write_text("".join(line + "\n" for line in lines))
-
-
-def _latest_checkpoint(run_dir: Path) -> Path | None:
-    found = sorted((p for p in run_dir.glob("checkpoint-*[0-9]") if (p / "trainer.pt").exists()), key=lambda p: int(p.name.split("-")[1]))
-    return found[-1] if found else None
-
-
-def _save_training_state(run_dir: Path, step: int, tokens_seen: int, model: LLMToSLM, opt, sched, meta: dict) -> None:
-    path = checkpoint.save(model, run_dir / f"checkpoint-{step}", {"trainer": meta})
-    state = {"step": step, "tokens_seen": tokens_seen, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-             "rng": torch.get_rng_state()}
-    torch.save(state, path / "trainer.pt.tmp")
-    (path / "trainer.pt.tmp").rename(path / "trainer.pt")  # a checkpoint counts only once this exists
-    for old in run_dir.glob("checkpoint-*[0-9]"):
-        if old != path:
-            shutil.rmtree(old)
-
-
-def _restore(path: Path, model: LLMToSLM, opt, sched) -> tuple[int, int | None]:
-    """(step, tokens_seen) of a training checkpoint, its state loaded; tokens_seen is None in
-    checkpoints written before it was saved."""
-    checkpoint.read_meta(path)
-    load_model(model, str(path / "model.safetensors"), strict=True)
-    state = torch.load(path / "trainer.pt", weights_only=True)
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"])
-    return int(state["step"]), state.get("tokens_seen")
 
 

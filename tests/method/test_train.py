@@ -241,6 +241,47 @@ def test_slm_baseline_and_l2s_see_the_same_batches(tiny, pairs_jsonl, tmp_path, 
         assert torch.equal(ra, rb) and torch.equal(ma, mb)
 
 
+@pytest.mark.parametrize("system", ["l2s", "slm"])
+def test_copy_rows_join_each_step_and_ask_to_repeat_a_corpus_text(tiny, pairs_jsonl, tmp_path, monkeypatch, system):
+    seen: list[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    original = Examples.batch
+
+    def batch(self, indices):
+        b = original(self, indices)
+        seen.append((list(indices), b.prompt_ids.clone(), b.prompt_mask.clone(), b.response_ids.clone()))
+        return b
+
+    monkeypatch.setattr(Examples, "batch", batch)
+    slm_spec = {"init": "truncate", "layers": 1, "heal": {"corpus": [str(pairs_jsonl)]}}
+    final = train.train(write_config(tmp_path, tiny, pairs_jsonl, system=system, train_extra={"copy_rows": 2},
+                                     data_extra={"valid_split": None}, extra={"slm": slm_spec}))
+    meta = checkpoint.read_meta(final)["trainer"]
+    n = meta["train_examples"]
+    assert meta["copy_examples"] == 12  # 6 steps x 2 rows, sampled from the corpus's 64 train texts
+    assert len(seen) == 6
+    for indices, *_ in seen:  # the task's 4 rows, then 2 copy rows
+        assert len(indices) == 6 and max(indices[:4]) < n <= min(indices[4:])
+    assert sorted(i for indices, *_ in seen for i in indices[4:]) == list(range(n, n + 12))  # each used once
+    tok = pretrained.load(tiny["llama"]).tokenizer
+    corpus = {line for row in map(json.loads, (pairs_jsonl / "train.jsonl").read_text().splitlines())
+              for line in (row["source"], row["target"])}
+    indices, prompt_ids, prompt_mask, response_ids = seen[0]
+    for row in (4, 5):
+        prompt = tok.decode(prompt_ids[row][prompt_mask[row].bool()])
+        response = tok.decode(response_ids[row], skip_special_tokens=True).strip()
+        assert "Repeat this text exactly:" in prompt and response in prompt
+        assert any(text.startswith(response) for text in corpus)
+    plain = train.train(write_config(tmp_path, tiny, pairs_jsonl, system=system, name="plain",
+                                     data_extra={"valid_split": None}, extra={"slm": slm_spec}))
+    assert checkpoint.read_meta(plain)["trainer"]["copy_examples"] == 0
+    assert read_log(tmp_path / "run")[-1]["tokens_seen"] > read_log(tmp_path / "plain")[-1]["tokens_seen"]
+
+
+def test_negative_copy_rows_are_refused(tiny, pairs_jsonl, tmp_path):
+    with pytest.raises(BenchError, match="copy_rows must be >= 0"):
+        train.train(write_config(tmp_path, tiny, pairs_jsonl, train_extra={"copy_rows": -1}))
+
+
 def test_examples_batch_layout(tiny, pairs_jsonl, tmp_path):
     """Prompts left-padded with their cached features aligned; responses right-padded, ending in EOS unless cut."""
     from bench.data import load_records
