@@ -18,20 +18,21 @@ from pathlib import Path
 from bench.report.md import markdown
 from bench.report.page import html_page as html
 from bench.report.plot import frontier, learning_curves, pareto
-from bench.report.rows import curves, frame, slug, task_names
+from bench.report.rows import curves, frame, slug, task_names, timed
 from bench.runner.results import write_atomic
 
 __all__ = ["build", "frame", "frontier", "html", "learning_curves", "markdown", "pareto", "register"]
 
 
 def build(runs: list[dict], out: Path) -> list[Path]:
-    """Write leaderboard.{md,html,csv}, pareto_<task>.{png,svg} and, for tasks with learning curves,
+    """Write leaderboard.{md,html,csv}, pareto_<task>.{png,svg} for tasks with a measured speedup and, for tasks with learning curves,
     curve_<task>.{png,svg} into `out`; the paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written, svgs, curve_svgs = [], {}, {}
     for task in task_names(runs):
-        svgs[task] = _save(pareto(runs, task), out / f"pareto_{slug(task)}", written)
+        if timed(runs, task):
+            svgs[task] = _save(pareto(runs, task), out / f"pareto_{slug(task)}", written)
         if curves(runs, task):
             curve_svgs[task] = _save(learning_curves(runs, task), out / f"curve_{slug(task)}", written)
     written.append(write_atomic(out / "leaderboard.md", markdown(runs)))

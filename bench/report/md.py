@@ -46,7 +46,8 @@ def task_section(runs: list[dict], task: str) -> list[str]:
         lines += [f"Per slice ({esc(info.get('slice_field', 'slice'))}): every slice scored on its own items, "
                   "with its own trivial bar.", "",
                   *_table([esc(name) for name, _ in sliced], _body(R.slice_rows(runs, task), sliced, primary)), ""]
-    lines += [f"![Pareto: {esc(task)}](pareto_{R.slug(task)}.png)", ""]
+    if R.timed(runs, task):
+        lines += [f"![Pareto: {esc(task)}](pareto_{R.slug(task)}.png)", ""]
     if R.curves(runs, task):
         notes = R.curve_notes(runs, task)
         lines += [f"Learning curves ([curve_{R.slug(task)}.png](curve_{R.slug(task)}.png)): "

@@ -76,7 +76,7 @@ rows are below it. Click a column header to sort.</p>
 <p class="note">Per slice ({{ s.slice_field }}): every slice scored on its own items, with its own trivial bar.</p>
 {{ table(s.sliced.header, s.sliced.rows, sortable=true) }}
 {% endif %}
-<p><img class="pareto" alt="Pareto plot: {{ s.task }}" src="{{ s.pareto }}"></p>
+{% if s.pareto %}<p><img class="pareto" alt="Pareto plot: {{ s.task }}" src="{{ s.pareto }}"></p>{% endif %}
 {% if s.curve %}
 <p class="note">Learning curves: where each trained system's curve clears the trivial bar (same rule as the table).</p>\
 <ul class="examples">{% for note in s.curve.notes %}<li>{{ note }}</li>{% endfor %}</ul>
@@ -137,7 +137,7 @@ def _section(runs: list[dict], task: str, figure_svg: str | None, curve_svg: str
     section = {"task": task, "split": info.get("split", R.MISSING), "n": info.get("n", R.MISSING),
                "primary": primary, "direction": direction, "bars": ", ".join(R.bars(runs, task)),
                "header": [name for name, _ in cols], "rows": _rows(table_rows, cols, primary), "sliced": None,
-               "pareto": _src(figure_svg, f"pareto_{R.slug(task)}.svg"), "curve": None,
+               "pareto": _src(figure_svg, f"pareto_{R.slug(task)}.svg") if R.timed(runs, task) else None, "curve": None,
                "examples": [{"run": run, "system": system, "id": x.get("id", R.MISSING),
                              "prediction": x.get("prediction", ""), "reference": x.get("reference", "")}
                             for run, system, x in R.examples(runs, task)]}

@@ -250,6 +250,11 @@ def examples(runs: list[dict], task: str) -> list[tuple[str, str, dict]]:
     return [(run["run_id"], e["system"], x) for run in runs for e in entries(run, task) for x in e.get("examples") or []]
 
 
+def timed(runs: list[dict], task: str) -> bool:
+    """Whether any system of the task has a measured speedup: a Pareto plot needs one (`long` times nothing)."""
+    return any(r["speedup"] is not None for r in rows(runs, task))
+
+
 # ---------------------------------------------------------------- learning curves (`results["curves"]`)
 
 def curves(runs: list[dict], task: str) -> list[tuple[dict, dict]]:

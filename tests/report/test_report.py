@@ -224,6 +224,21 @@ def test_build_writes_every_file(cpu, gpu, tmp_path):
     assert "<script>alert" not in (tmp_path / "r" / "leaderboard.html").read_text()
 
 
+def test_a_run_without_speed_gets_no_pareto_plot(cpu, tmp_path):
+    """A suite that times nothing (`long`) would draw empty axes: no plot, no link, no image on the page."""
+    import copy
+
+    untimed = copy.deepcopy(cpu)
+    for entry in untimed["results"]:
+        entry["speed"], entry["speedup_vs_llm"], entry["backends"] = None, None, {}
+    names = {p.name for p in report.build([untimed], tmp_path / "r")}
+    assert not any(name.startswith("pareto_") for name in names) and "leaderboard.html" in names
+    assert "pareto_" not in (tmp_path / "r" / "leaderboard.md").read_text()
+    assert "Pareto plot" not in (tmp_path / "r" / "leaderboard.html").read_text()
+    timed = {p.name for p in report.build([cpu], tmp_path / "t")}
+    assert "pareto_kjv-web.png" in timed
+
+
 def test_cli_report_over_two_runs(tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["report", str(RESULTS / "cpu-run"), str(RESULTS / "gpu-run" / "results.json"), "--out", str(out)]) == 0
