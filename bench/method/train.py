@@ -236,7 +236,7 @@ def copy_examples(model: LLMToSLM, cfg: TrainConfig, optim: OptimSpec) -> Exampl
 
 def copy_indices(step: int, rows: range, per_step: int) -> list[int]:
     """The copy rows of `step`: the next `per_step` of `rows`, cycling; a function of the step alone."""
-    return [rows[(step * per_step + r) % len(rows)] for r in range(per_step)] if per_step else []
+    return [rows[(step * per_step + r) % len(rows)] for r in range(per_step)]
 
 
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
@@ -476,5 +476,3 @@ def _truncate_log(path: Path, step: int) -> None:
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
         path.write_text("".join(line + "\n" for line in lines))
-
-
