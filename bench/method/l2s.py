@@ -43,6 +43,8 @@ from bench.tokens import pad_id
 class L2SConfig:
     conditioning: Literal["add", "replace", "none"] = "add"  # replace: the paper's ablation; none: SLM baseline
     llm_layer: int | None = None  # decoder-only LLM: features after this many layers; None = all
+    llm_source: str | None = None  # the frozen LLM whose features L2S reads (e.g. `tuned:<sha>`, the task-tuned
+    # LLM, `bench.method.tuned`); None = the config's `llm`, from which the SLM is also cut and healed
     d_proj: int | None = None  # projector hidden width; None = d_slm
     prompt_embedding: Literal["auto", "slm", "llm"] = "auto"  # auto: "slm" when the vocabularies match
     feature_clamp: float = 10.0  # |z| bound after standardization

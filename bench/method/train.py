@@ -29,7 +29,7 @@ from bench import machine, parallel
 from bench.config import config_hash, from_dict, load_yaml
 from bench.data import load_records, subsample
 from bench.errors import BenchError, did_you_mean
-from bench.method import checkpoint, copying, heal, pretrained, slm
+from bench.method import checkpoint, copying, heal, pretrained, slm, teacher
 from bench.method.features import cached_features
 from bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
 from bench.models.base import render_prompt, tokenize_prompts
@@ -84,6 +84,7 @@ class TrainConfig:
     slm: slm.SLMSpec = field(default_factory=slm.SLMSpec)
     l2s: L2SConfig = field(default_factory=L2SConfig)
     train: OptimSpec = field(default_factory=OptimSpec)
+    teacher: teacher.TeacherSpec = field(default_factory=teacher.TeacherSpec)  # the LLM's labels (bench.method.teacher)
 
 
 # A trained role -> the system `train` builds for it. A config may leave `system` and `out` to the role that
@@ -123,6 +124,9 @@ def load_config(path: str | Path, overrides: dict | None = None) -> tuple[TrainC
         cfg.data.prompt, cfg.data.response, cfg.data.chat = task.prompts.get("decoder", "{source}"), "{reference}", task.chat
     if cfg.train.copy_rows < 0:
         raise BenchError(f"{path}: train.copy_rows must be >= 0, got {cfg.train.copy_rows}")
+    teacher.check(cfg.teacher, str(path))
+    if cfg.teacher.used and cfg.system == "llm-lora":
+        raise BenchError(f"{path}: the fine-tuned LLM is the teacher; it learns from the references")
     if cfg.system == "llm-lora":
         cfg.slm = dataclasses.replace(cfg.slm, init="pretrained", source=cfg.slm.source or cfg.llm,
                                       lora_r=cfg.slm.lora_r or 8, freeze_embeddings=False)
@@ -168,16 +172,20 @@ class Examples:
         limit = model.prompt_budget(optim.max_prompt_tokens, optim.max_response_tokens)
         self.prompts, cut = tokenize_prompts(tok, prompts, limit, spec.chat)
         self.truncated = sum(cut)
-        out_tok = model.slm_tokenizer
-        # A response cut at the limit gets no EOS: appending one would teach stopping mid-sentence.
-        self.responses = [ids[:optim.max_response_tokens] if len(ids) >= optim.max_response_tokens
-                          else ids + [out_tok.eos_token_id]
-                          for ids in out_tok(responses, add_special_tokens=False).input_ids]
+        self.out_tok, self.max_response_tokens = model.slm_tokenizer, optim.max_response_tokens
+        self.responses = self.tokenize_responses(responses)
         self.features = cached_features(model, self.prompts) if model.uses_llm else None
-        self.pad, self.response_pad = pad_id(tok), pad_id(out_tok)
+        self.pad, self.response_pad = pad_id(tok), pad_id(self.out_tok)
 
     def __len__(self) -> int:
         return len(self.prompts)
+
+    def tokenize_responses(self, texts: list[str]) -> list[list[int]]:
+        """Response ids, ending in EOS; a response cut at the limit gets none (it would teach stopping
+        mid-sentence)."""
+        limit, eos = self.max_response_tokens, self.out_tok.eos_token_id
+        return [ids[:limit] if len(ids) >= limit else ids + [eos]
+                for ids in self.out_tok(texts, add_special_tokens=False).input_ids]
 
     def extend(self, other: Examples) -> range:
         """Append another set's examples; returns their indices here."""
@@ -251,8 +259,11 @@ def batch_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:
 
 
 def build_model(cfg: TrainConfig, llm: pretrained.Pretrained, fit_texts: list[str]) -> LLMToSLM:
+    """The SLM cut (and healed) from `llm`; L2S reads the features of `l2s.llm_source` where set (the
+    task-tuned LLM, `bench.method.tuned`), else of `llm` itself."""
     small, tokenizer = slm.build(cfg.slm, llm, fit_texts)
-    frozen = FrozenLLM(llm.model, llm.tokenizer, llm.source, llm.hash, cfg.l2s.llm_layer)
+    reader = pretrained.load(cfg.l2s.llm_source) if cfg.l2s.llm_source and cfg.system == "l2s" else llm
+    frozen = FrozenLLM(reader.model, reader.tokenizer, reader.source, reader.hash, cfg.l2s.llm_layer)
     return LLMToSLM(cfg.l2s, small, tokenizer, frozen)
 
 
@@ -328,6 +339,10 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     examples = Examples(model, [records[i] for i in used], cfg.data, optim)
     if model.uses_llm:
         model.norm.fit(examples.features, skip_first=not model.llm.is_seq2seq)
+    tutor = teacher.load(cfg.teacher, [model.prompt_tokenizer, model.slm_tokenizer], optim.device) if cfg.teacher.used else None
+    if tutor is not None and cfg.teacher.sequence:  # sequence-level distillation: the teacher's outputs are the targets
+        labels = teacher.sequence_labels(tutor, examples.prompts, optim.max_response_tokens, cfg.teacher.batch_size)
+        examples.responses = examples.tokenize_responses(labels)
     copy_rows = examples.extend(copy_examples(model, cfg, optim)) if optim.copy_rows else range(0)
     valid, held_out = None, []
     if cfg.data.valid_split:
@@ -359,7 +374,8 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
             "slm_build": slm.build_info(cfg.slm, llm), "copying": {"before": copy_before},
             "llm": {"source": llm.source, "sha256": llm.hash}, "params": _param_counts(model),
             "prompts_truncated": examples.truncated, "data": {"task": cfg.data.task, "source": cfg.data.source, "split": cfg.data.split,
-                                                            "chat": cfg.data.chat}}
+                                                            "chat": cfg.data.chat},
+            "labels": cfg.teacher.labels(), "features_llm": model.llm.source if model.uses_llm else None}
     model.train()
     tokens, started, curve_seconds = 0, time.perf_counter(), 0.0
     if curve and step % curve[0] == 0:
@@ -372,7 +388,10 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
             picked += copy_indices(step, copy_rows, optim.copy_rows)
             b = examples.batch(parallel.rows(picked)).to(optim.device)
             with _autocast(optim):
-                _, loss = forward(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
+                logits, loss = forward(b.prompt_ids, b.prompt_mask, b.response_ids, b.response_mask, b.features)
+                if tutor is not None and cfg.teacher.kd_weight > 0:  # token-level distillation
+                    loss = teacher.kd_loss(logits, teacher.response_logits(tutor.model, b.prompt_ids, b.prompt_mask,
+                                                                           b.response_ids, b.response_mask), loss, cfg.teacher)
             share = parallel.token_share(int(b.response_mask.sum()), sum(len(examples.responses[i]) for i in picked))
             (loss * share).backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], optim.grad_clip)
