@@ -19,6 +19,7 @@ MODELS: Registry[type[ModelAdapter]] = Registry("model adapter", "l2s_bench.mode
 # The adapters chosen without a user naming them (every other system names its adapter):
 FOR_TRAINED = "llm2slm"  # a suite's `train:` systems, on their final checkpoint (its `checkpoint_arg`)
 FOR_ASSISTED = "assisted"  # a suite's `assisted` systems: target's arguments + assistant's checkpoint (`draft_arg`)
+FOR_LOOKUP = "prompt-lookup"  # a suite's `assisted` systems with `lookup: N`: target's arguments + lookup_tokens=N
 FOR_JUDGE = "hf-causal"  # the `judge` metric's model
 
 # What runners offer every adapter; each is passed only where the constructor accepts it.
@@ -95,5 +96,5 @@ def get_adapter(name: str, **kwargs) -> ModelAdapter:
     return cls(**adapter_args(name, cls, kwargs))
 
 
-__all__ = ["FOR_ASSISTED", "FOR_JUDGE", "FOR_TRAINED", "MODELS", "RUNNER_ARGS", "Encoded", "GenSettings",
+__all__ = ["FOR_ASSISTED", "FOR_JUDGE", "FOR_LOOKUP", "FOR_TRAINED", "MODELS", "RUNNER_ARGS", "Encoded", "GenSettings",
            "ModelAdapter", "adapter_args", "adapter_class", "constructor_args", "get_adapter", "parse_model_args"]

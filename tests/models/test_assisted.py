@@ -1,4 +1,5 @@
-"""`assisted` (speculative decoding): greedy output equals the LLM's own, and wrong assistants are refused."""
+"""`assisted` (speculative decoding) and `prompt-lookup`: greedy output equals the LLM's own, and wrong
+assistants or lookup settings are refused."""
 
 from __future__ import annotations
 
@@ -82,3 +83,24 @@ def test_wrong_assistants_are_refused(tiny, checkpoints, assistant, message):
     with pytest.raises(BenchError, match=message):
         get_adapter("assisted", source=tiny["llama"], assistant=checkpoints.get(assistant, ""), chat=True,
                     reserve_new_tokens=4)
+
+
+@pytest.mark.parametrize("min_new_tokens", [0, 10])
+def test_greedy_prompt_lookup_output_is_the_llms_own(tiny, min_new_tokens):
+    common = {"source": tiny["llama"], "chat": True, "reserve_new_tokens": 10}
+    llm = get_adapter("hf-causal", **common)
+    lookup = get_adapter("prompt-lookup", lookup_tokens=3, max_ngram=1, **common)
+    gen = GenSettings(max_new_tokens=10, min_new_tokens=min_new_tokens)
+    prompts = PROMPTS + [" ".join(["river bank"] * 8)]  # a repetitive prompt: lookups find matches
+    assert lookup.generate_ids(prompts, gen) == [llm.generate_ids([p], gen)[0] for p in prompts]
+    assert lookup.lossless and lookup.counters["generated_tokens"] > 0
+    assert 1 <= lookup.counters["llm_forwards"] <= lookup.counters["generated_tokens"] + len(prompts)
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"lookup_tokens": 0}, "lookup_tokens and max_ngram must be >= 1, got 0, 2"),
+    ({"max_ngram": 0}, "lookup_tokens and max_ngram must be >= 1, got 10, 0"),
+])
+def test_bad_lookup_settings_are_refused(tiny, args, message):
+    with pytest.raises(BenchError, match=message):
+        get_adapter("prompt-lookup", source=tiny["llama"], chat=True, **args)
