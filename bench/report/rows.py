@@ -103,8 +103,12 @@ def row(run: dict, entry: dict, metrics: list[str], slice_value: str | None = No
         r.update({f"{m}_value": (q or {}).get("value"), f"{m}_ci_low": low, f"{m}_ci_high": high,
                   f"{m}_p_vs_llm": (q or {}).get("p_vs_llm"), f"{m}_p_vs_slm": (q or {}).get("p_vs_slm")})
     agree = entry.get("agreement_with_llm") or {}
-    r["lossless"] = (f"= LLM (lossless; {agree['same']}/{agree['n']} timed items identical)" if agree
-                     else "= LLM (lossless)") if entry.get("quality_from") else None
+    source = "LLM" if entry.get("quality_from") in (None, "llm") else entry["quality_from"]
+    r["lossless"] = (f"= {source} (lossless; {agree['same']}/{agree['n']} timed items identical)" if agree
+                     else f"= {source} (lossless)") if entry.get("quality_from") else None
+    trained = entry.get("trained") or {}
+    r.update({"features_llm": trained.get("features_llm"), "labels": trained.get("labels"),
+              "layers": trained.get("layers")})
     vs = part.get("vs_trivial") or {}
     verdict = V.verdict_of(part)
     r.update({"verdict": verdict, "above_trivial": V.passed(verdict), "learned": part.get("learned"),

@@ -135,16 +135,18 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
         if desc["role"] == "trivial":
             entry["trivial_rule"] = desc["args"]
         else:
+            if desc.get("trained"):
+                entry["trained"] = desc["trained"]
             entry.update(prompts.get(system, {"prompts_truncated": None, "prompt_tokens": None}))
         if system in scores:
             entry.update(empty_predictions=scores[system]["empty_predictions"], quality=scores[system]["quality"],
                          **_verdict(scores[system]))
             if slices:
                 entry["slices"] = {v: _slice_entry(s[system]) for v, s in slices.items()}
-        elif _lossless(desc) and llm in scores:
-            entry.update(_assisted_quality(scores[llm], speeds, system, llm))
+        elif _lossless(desc) and (target := desc.get("target") or llm) in scores:
+            entry.update(_assisted_quality(scores[target], speeds, system, target))
             if slices:
-                entry["slices"] = {v: _slice_entry(s[llm], lossless=True) for v, s in slices.items()}
+                entry["slices"] = {v: _slice_entry(s[target], lossless=True) for v, s in slices.items()}
         else:
             entry.update(quality=None, incomplete=f"{complete.get(system, 0)}/{len(ids)}")
         entry.update(_speed_fields(speeds, system, llm, suite))
@@ -236,9 +238,10 @@ def _speeds(run_dir: Path, suite: Suite, manifest: dict) -> dict[str, dict[str, 
 
 
 def _assisted_quality(llm_scores: dict, speeds: dict, system: str, llm: str) -> dict:
-    """Speculative decoding is lossless under greedy decoding: its quality (and so its verdict against
-    the trivial bar) is the LLM's. The speed pass's outputs of both (same items, same settings) show
-    whether that held here."""
+    """Speculative decoding and prompt lookup are lossless under greedy decoding: their quality (and so
+    their verdict against the trivial bar) is their target's (`llm`: the LLM, or the tuned LLM). The speed
+    pass's outputs of both (same items, same settings) show whether that held here
+    (`agreement_with_llm`: with that target)."""
     quality = _unpaired(llm_scores["quality"])
     agree = None
     mine, theirs = speeds.get(system, {}), speeds.get(llm, {})

@@ -32,8 +32,8 @@ from bench.models import FOR_TRAINED, get_adapter
 from bench.models.llm2slm import LLM2SLMAdapter
 from bench.runner import verdict
 from bench.runner.results import write_json
-from bench.runner.run import (Resolved, for_training, items_sha, quality_pass, reserve_tokens, resolve_systems,
-                       store_trivial, trivial_baselines)
+from bench.runner.run import (Resolved, items_sha, pending_trainings, quality_pass, reserve_tokens, resolve_systems,
+                              store_trivial, trivial_baselines)
 from bench.runner.samples import SampleStore, sample_key
 from bench.runner.suite import Suite
 from bench.tasks import Task
@@ -81,21 +81,20 @@ def run_curves(suite: Suite, task: Task, run_dir: Path) -> None:
     spec = suite.curve
     items = task.samples(spec.split, spec.limit, suite.task_data_dir(task.task))
     points = Points(run_dir / "samples" / task.task / "curve", task, spec.split, items)
-    for name, d in for_training(suite, task.task).items():
-        if not d.train or train.finished(d.train, overrides=d.overrides):
-            continue
-        cfg, raw = train.load_config(d.train, d.overrides)
-        args = {"chat": cfg.data.chat, "reserve_new_tokens": reserve_tokens(suite, task),
-                **{k: v for k, v in d.args.items() if k in WRAP_ARGS}}
-        # What decides a point's predictions besides its step: the training config (not the weights:
-        # there is no file), the adapter's arguments, the prompts and the generation settings.
-        curve_hash = config_hash({"task": task.task, "train": config_hash(raw), "adapter": FOR_TRAINED, "args": args,
-                                  "prompts": dict(task.prompts),
-                                  "gen": [task.generation.max_new_tokens, task.generation.num_beams]})
-        system = Resolved(name, d.role, FOR_TRAINED, args, curve_hash)
-        log.info("training %s-%s from %s, a curve point every %d steps", task.task, name, d.train, spec.every)
-        train.train(d.train, resume=True, overrides=d.overrides,
-                    curve=(spec.every, _recorder(suite, task, items, points, system)))
+    while todo := pending_trainings(suite, task.task):  # in rounds: a tuned LLM before the systems reading it
+        for name, d in todo:
+            cfg, raw = train.load_config(d.train, d.overrides)
+            args = {"chat": cfg.data.chat, "reserve_new_tokens": reserve_tokens(suite, task),
+                    **{k: v for k, v in d.args.items() if k in WRAP_ARGS}}
+            # What decides a point's predictions besides its step: the training config (not the weights:
+            # there is no file), the adapter's arguments, the prompts and the generation settings.
+            curve_hash = config_hash({"task": task.task, "train": config_hash(raw), "adapter": FOR_TRAINED, "args": args,
+                                      "prompts": dict(task.prompts),
+                                      "gen": [task.generation.max_new_tokens, task.generation.num_beams]})
+            system = Resolved(name, d.role, FOR_TRAINED, args, curve_hash)
+            log.info("training %s-%s from %s, a curve point every %d steps", task.task, name, d.train, spec.every)
+            train.train(d.train, resume=True, overrides=d.overrides,
+                        curve=(spec.every, _recorder(suite, task, items, points, system)))
     _references(suite, task, items, points)
 
 

@@ -31,9 +31,9 @@ from tqdm.auto import tqdm
 from bench import data, machine, parallel
 from bench.config import config_hash, deep_merge
 from bench.errors import BenchError
-from bench.method import checkpoint, train
-from bench.models import (FOR_ASSISTED, FOR_TRAINED, MODELS, GenSettings, ModelAdapter, adapter_args, adapter_class,
-                          get_adapter)
+from bench.method import checkpoint, train, tuned
+from bench.models import (FOR_ASSISTED, FOR_LOOKUP, FOR_TRAINED, MODELS, GenSettings, ModelAdapter, adapter_args,
+                          adapter_class, get_adapter)
 from bench.models.base import Encoded
 from bench.paths import cache_dir
 from bench.runner import provenance
@@ -58,10 +58,13 @@ class Resolved:
     args: dict
     hash: str  # system config hash: the per-sample resume key uses it
     weights: str | None = None  # sha256 of the checkpoint's weights, for provenance
+    target: str | None = None  # a lossless system: the system whose outputs it reproduces
+    trained: dict | None = None  # a trained system: what it read and learned from (features, labels, SLM size)
 
     def describe(self) -> dict:
+        extra = {k: v for k, v in (("target", self.target), ("trained", self.trained)) if v is not None}
         return {"role": self.role, "adapter": self.adapter, "args": self.args, "hash": self.hash,
-                "weights": self.weights}
+                "weights": self.weights, **extra}
 
 
 def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
@@ -137,39 +140,73 @@ def ensure_data(task: Task, data_dir: str | None) -> None:
         data.prepare(builder)
 
 
-def for_training(suite: Suite, task: str) -> dict[str, SystemDef]:
+def for_training(suite: Suite, task: str, ready_only: bool = False) -> dict[str, SystemDef]:
     """The task's systems, each `train:` system's overrides carrying what its training config leaves to
     the suite: `system` from its role and `out` as `runs/<task>/<name>` where the config names neither
     (`train.role_defaults`), `train.device` from the suite's device and `data.data_dir` from its data_dir
-    where the config differs. A system's own overrides win. Where config and suite agree nothing is
-    added, so the config hash is unchanged."""
+    where the config differs, and the source of the tuned LLM that an `llm:` or `teacher:` system names
+    (`l2s.llm_source`, `teacher.source`). A system's own overrides win. Where config and suite agree
+    nothing is added, so the config hash is unchanged.
+
+    A system whose `llm:` or `teacher:` is not trained yet is left out with `ready_only` (training goes
+    in rounds, `train_missing`), else it is an error."""
     defs = suite.for_task(task)
     data_dir = suite.task_data_dir(task)
-    for name, d in defs.items():
+    for name, d in sorted(defs.items(), key=lambda kv: bool(kv[1].llm or kv[1].teacher)):  # their sources first
         if not d.train:
             continue
         settings = train.role_defaults(d.train, d.role, name, d.overrides, task)
-        cfg, _ = train.load_config(d.train, deep_merge(settings, d.overrides))
-        if cfg.train.device != suite.device:
-            settings["train"] = {"device": suite.device}
-        if data_dir is not None and cfg.data.data_dir != data_dir:
-            settings["data"] = {"data_dir": data_dir}
-        defs[name] = replace(d, overrides=deep_merge(settings, d.overrides))
+        for key, field in (("llm", ("l2s", "llm_source")), ("teacher", ("teacher", "source"))):
+            if getattr(d, key) is None:
+                continue
+            source = _source_of(defs[getattr(d, key)])
+            if source is None:
+                if ready_only:
+                    break
+                raise BenchError(f"system '{name}' of task {task} reads {key} '{getattr(d, key)}', which is not "
+                                 "trained; rerun with --resume to train it")
+            settings.setdefault(field[0], {})[field[1]] = source
+        else:
+            cfg, _ = train.load_config(d.train, deep_merge(settings, d.overrides))
+            if d.teacher and not cfg.teacher.used:
+                raise BenchError(f"system '{name}' of task {task} names teacher '{d.teacher}', but its config uses no "
+                                 "teacher labels: set teacher.sequence and/or teacher.kd_weight")
+            if cfg.train.device != suite.device:
+                settings["train"] = {"device": suite.device}
+            if data_dir is not None and cfg.data.data_dir != data_dir:
+                settings["data"] = {"data_dir": data_dir}
+            defs[name] = replace(d, overrides=deep_merge(settings, d.overrides))
+            continue
+        del defs[name]  # ready_only: its source is not trained yet
     return defs
+
+
+def _source_of(d: SystemDef) -> str | None:
+    """The model source a system offers as an LLM or a teacher: a trained llm-ft's tuned LLM (exported
+    once, `bench.method.tuned`; None while untrained), or an llm system's adapter source."""
+    if d.train is None:
+        return d.args["source"]
+    final = train.finished(d.train, overrides=d.overrides)
+    return tuned.export(final) if final is not None else None
 
 
 def train_missing(suite: Suite, tasks: list[Task], log_dir: Path) -> None:
     """Train every system the suite needs and lacks. With `train_jobs` > 1 they run side by side as
     `l2s-bench train` subprocesses with the cores split between them (on 2 CPU cores, fp32: two 1-thread
     trainings 1.5x the throughput of one 2-thread training; with bf16 autocast no faster)."""
-    jobs = []
-    for task in tasks:
-        for name, d in for_training(suite, task.task).items():
-            if d.train and not train.finished(d.train, overrides=d.overrides):
-                jobs.append((f"{task.task}-{name}", d))
-    parallel.barrier()  # every rank listed the same missing trainings before any finishes one
-    if not jobs:
-        return
+    while jobs := [(f"{task.task}-{name}", d) for task in tasks for name, d in pending_trainings(suite, task.task)]:
+        parallel.barrier()  # every rank listed the same missing trainings before any finishes one
+        _train_jobs(suite, jobs, log_dir)  # a round: what the next round's systems read (a tuned LLM) comes first
+
+
+def pending_trainings(suite: Suite, task: str) -> list[tuple[str, SystemDef]]:
+    """The task's systems still to train whose `llm:` and `teacher:` are trained (`for_training`'s
+    ready_only); train them and call again until it is empty."""
+    return [(name, d) for name, d in for_training(suite, task, ready_only=True).items()
+            if d.train and not train.finished(d.train, overrides=d.overrides)]
+
+
+def _train_jobs(suite: Suite, jobs: list[tuple[str, SystemDef]], log_dir: Path) -> None:
     if suite.train_jobs <= 1 or len(jobs) == 1 or parallel.state():  # several ranks: each training DDP
         for label, d in jobs:
             log.info("training %s from %s", label, d.train)
@@ -293,10 +330,17 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
             adapter = FOR_TRAINED
             args = {MODELS.get(adapter).checkpoint_arg: str(final), **d.args}
         elif d.paired:
-            target, draft = resolved[d.target], resolved[d.assistant]
-            adapter = FOR_ASSISTED
-            args = {**{k: v for k, v in target.args.items() if k not in common},
-                    MODELS.get(adapter).draft_arg: draft.args[MODELS.get(draft.adapter).checkpoint_arg]}
+            target = resolved[d.target]
+            if target.adapter == FOR_TRAINED:  # the tuned LLM, as a plain model source
+                args = {"source": tuned.export(target.args[MODELS.get(FOR_TRAINED).checkpoint_arg])}
+            else:
+                args = {k: v for k, v in target.args.items() if k not in common}
+            if d.lookup is not None:
+                adapter, args = FOR_LOOKUP, {**args, "lookup_tokens": d.lookup}
+            else:
+                draft = resolved[d.assistant]
+                adapter = FOR_ASSISTED
+                args[MODELS.get(adapter).draft_arg] = draft.args[MODELS.get(draft.adapter).checkpoint_arg]
         else:
             adapter, args = d.adapter, dict(d.args)
         cls = MODELS.get(adapter)
@@ -307,8 +351,20 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
         weights = {k: checkpoint.read_meta(args[k])["weights_sha256"]
                    for k in (cls.checkpoint_arg, cls.draft_arg) if k is not None and k in args}
         resolved[name] = Resolved(name, d.role, adapter, args, _system_hash(task, adapter, args, weights, gen),
-                                  weights.get(cls.checkpoint_arg) if cls.checkpoint_arg is not None else None)
+                                  weights.get(cls.checkpoint_arg) if cls.checkpoint_arg is not None else None,
+                                  target=d.target if d.paired else None,
+                                  trained=_trained(args[cls.checkpoint_arg]) if d.train else None)
     return resolved
+
+
+def _trained(final: str) -> dict:
+    """What a trained system read and learned from, from its checkpoint: the LLM whose features it
+    reads (None: the SLM baseline and the tuned LLM read none), its labels, and the depth of the model
+    that generates (the SLM's layers; the tuned LLM's own)."""
+    meta = checkpoint.read_meta(final)
+    layers = json.loads((Path(final) / "slm" / "config.json").read_text()).get("num_hidden_layers")
+    return {"features_llm": (meta.get("llm") or {}).get("source"),
+            "labels": meta.get("trainer", {}).get("labels", "references"), "layers": layers}
 
 
 def reserve_tokens(suite: Suite, task: Task) -> int:

@@ -10,6 +10,7 @@ A suite is a YAML file in `suites/` (or any path)::
       slm: {role: slm, train: "configs/{task}.yaml"}      # trained if missing, then `llm2slm`
       l2s: {role: l2s, train: "configs/{task}.yaml"}      # one config per task: the role says what to train
       assisted: {role: assisted, target: llm, assistant: slm}  # speculative decoding
+      lookup: {role: assisted, target: llm, lookup: 10}        # prompt lookup decoding
     quality: {limit: 200, batch_size: 16}
     speed: {n: 5, max_new_tokens: 32, backends: [eager]}
     curve: {every: 100, split: valid, limit: 64}              # optional: learning curves (bench.runner.curves)
@@ -39,8 +40,11 @@ class SystemDef:
     args: dict = field(default_factory=dict)  # adapter arguments
     train: str | None = None  # a training config: trained (or reused) first, then run as `llm2slm`
     overrides: dict = field(default_factory=dict)  # merged over the training config, e.g. {train: {steps: 9000}}
-    target: str | None = None  # assisted: the LLM system
-    assistant: str | None = None  # assisted: the SLM-baseline system that drafts
+    target: str | None = None  # assisted: the system it speeds up (the LLM, or the tuned LLM `llm-ft`)
+    assistant: str | None = None  # assisted: the SLM-baseline system that drafts (speculative decoding)
+    lookup: int | None = None  # assisted without an assistant: prompt lookup decoding, this many draft tokens
+    llm: str | None = None  # l2s: the llm-ft system whose tuned LLM it reads features from (frozen, as ever)
+    teacher: str | None = None  # slm, l2s: the system whose labels they learn from (bench.method.teacher)
 
     @property
     def paired(self) -> bool:
@@ -198,15 +202,27 @@ def check(suite: Suite, where: str) -> None:
         if name == "trivial":
             raise BenchError(f"{here}: 'trivial' is added to every task; choose another name")
         if s.paired:
+            if (s.assistant is None) == (s.lookup is None):
+                raise BenchError(f"{here}: an assisted system needs exactly one of assistant (speculative decoding) "
+                                 "and lookup (prompt lookup decoding)")
             for key in ("target", "assistant"):
                 ref = getattr(s, key)
-                if ref not in suite.systems:
+                if (ref is not None or key == "target") and ref not in suite.systems:
                     hint = did_you_mean(str(ref), list(suite.systems))
                     raise BenchError(f"{here}.{key}: '{ref}' is not a system of this suite{hint}")
-            if suite.systems[s.assistant].train is None:
+            if suite.systems[s.target].role not in ("llm", "llm-ft"):
+                raise BenchError(f"{here}.target: '{s.target}' must be the LLM or the tuned LLM (role llm or llm-ft)")
+            if s.assistant is not None and suite.systems[s.assistant].train is None:
                 raise BenchError(f"{here}.assistant: '{s.assistant}' must be a trained SLM baseline (train: ...)")
+            if s.lookup is not None and s.lookup < 1:
+                raise BenchError(f"{here}.lookup: the number of draft tokens must be >= 1, got {s.lookup}")
         elif (s.adapter is None) == (s.train is None):
             raise BenchError(f"{here}: give exactly one of adapter, train")
+        _check_sources(suite, name, s, here)
+    taught = {s.teacher for s in suite.systems.values() if s.role in ("slm", "l2s")}
+    if len(taught) > 1:
+        raise BenchError(f"{where}: the SLM baseline and L2S learn from different teachers ({', '.join(map(str, taught))}); "
+                         "whatever labels L2S gets, its baseline gets too")
     if suite.quality.limit is not None and suite.quality.limit < 1 or suite.quality.batch_size < 1:
         raise BenchError(f"{where}: quality.limit and quality.batch_size must be >= 1 "
                          f"(got {suite.quality.limit}, {suite.quality.batch_size})")
@@ -221,3 +237,22 @@ def check(suite: Suite, where: str) -> None:
     if curve.every and suite.train_jobs > 1:
         raise BenchError(f"{where}: curve.every needs train_jobs: 1 (curve points are taken from the model in "
                          f"memory, so trainings run in this process), got train_jobs: {suite.train_jobs}")
+
+
+def _check_sources(suite: Suite, name: str, s: SystemDef, here: str) -> None:
+    """`llm:` names a trained llm-ft system (L2S reads its tuned LLM); `teacher:` a trained llm-ft or an
+    `llm` system with an adapter source; each only on the trained small systems that use it."""
+    for key, roles in (("llm", ("l2s",)), ("teacher", ("slm", "l2s"))):
+        ref = getattr(s, key)
+        if ref is None:
+            continue
+        if s.role not in roles or s.train is None:
+            raise BenchError(f"{here}.{key}: only a trained {' or '.join(roles)} system takes {key}:")
+        other = suite.systems.get(ref)
+        if other is None:
+            raise BenchError(f"{here}.{key}: '{ref}' is not a system of this suite{did_you_mean(ref, list(suite.systems))}")
+        tuned = other.role == "llm-ft" and other.train is not None
+        plain = key == "teacher" and other.role == "llm" and "source" in other.args
+        if not (tuned or plain):
+            wanted = "a trained llm-ft system" + (" or an llm system with args.source" if key == "teacher" else "")
+            raise BenchError(f"{here}.{key}: '{ref}' must be {wanted}")

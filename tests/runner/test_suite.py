@@ -123,7 +123,54 @@ def test_assisted_pointing_at_a_missing_system_suggests_one(tmp_path):
                                          r"did you mean 'llm'\?"):
         load_suite(write_suite(tmp_path, systems=systems))
     systems = dict(SYSTEMS, assisted={"role": "assisted", "target": "llm"})
-    with pytest.raises(BenchError, match="systems.assisted.assistant: 'None' is not a system"):
+    with pytest.raises(BenchError, match="systems.assisted: an assisted system needs exactly one of assistant"):
+        load_suite(write_suite(tmp_path, systems=systems))
+
+
+LLM_FT = {"role": "llm-ft", "train": "configs/{task}/llm.yaml"}
+
+
+def test_prompt_lookup_is_an_assisted_system_without_an_assistant(tmp_path):
+    systems = dict(SYSTEMS, **{"llm-ft": LLM_FT}, lookup={"role": "assisted", "target": "llm-ft", "lookup": 8})
+    suite = load_suite(write_suite(tmp_path, systems=systems))
+    lookup = suite.for_task("kjv-web")["lookup"]
+    assert lookup.paired and lookup.assistant is None and lookup.lookup == 8 and lookup.target == "llm-ft"
+
+
+@pytest.mark.parametrize("system, message", [
+    ({"role": "assisted", "target": "llm", "assistant": "slm", "lookup": 4}, "exactly one of assistant"),
+    ({"role": "assisted", "target": "llm", "lookup": 0}, r"lookup: the number of draft tokens must be >= 1, got 0"),
+    ({"role": "assisted", "target": "slm", "lookup": 4}, "target: 'slm' must be the LLM or the tuned LLM"),
+])
+def test_bad_assisted_systems(tmp_path, system, message):
+    with pytest.raises(BenchError, match=message):
+        load_suite(write_suite(tmp_path, systems=dict(SYSTEMS, bad=system)))
+
+
+def test_l2s_reads_a_tuned_llm_and_both_small_systems_learn_from_one_teacher(tmp_path):
+    systems = dict(SYSTEMS, **{"llm-ft": LLM_FT})
+    systems["slm"] = dict(SYSTEMS["slm"], teacher="llm-ft")
+    systems["l2s"] = dict(SYSTEMS["l2s"], teacher="llm-ft", llm="llm-ft")
+    suite = load_suite(write_suite(tmp_path, systems=systems))
+    assert suite.systems["l2s"].llm == "llm-ft" and suite.systems["slm"].teacher == "llm-ft"
+    systems["slm"] = dict(SYSTEMS["slm"], teacher="llm")  # the zero-shot LLM as teacher: allowed, but not for one only
+    with pytest.raises(BenchError, match="the SLM baseline and L2S learn from different teachers"):
+        load_suite(write_suite(tmp_path, systems=systems))
+
+
+@pytest.mark.parametrize("where, value, message", [
+    ("l2s", {"llm": "llm"}, "systems.l2s.llm: 'llm' must be a trained llm-ft system$"),
+    ("l2s", {"llm": "llm-fit"}, "systems.l2s.llm: 'llm-fit' is not a system of this suite; did you mean 'llm-ft'"),
+    ("slm", {"llm": "llm-ft"}, "systems.slm.llm: only a trained l2s system takes llm:"),
+    ("llm", {"teacher": "llm-ft"}, "systems.llm.teacher: only a trained slm or l2s system takes teacher:"),
+    ("slm", {"teacher": "assisted"}, "must be a trained llm-ft system or an llm system with args.source"),
+])
+def test_bad_llm_and_teacher_references(tmp_path, where, value, message):
+    systems = dict(SYSTEMS, **{"llm-ft": LLM_FT})
+    systems[where] = dict(systems[where], **value)
+    if "teacher" in value and where == "slm":
+        systems["l2s"] = dict(systems["l2s"], **value)
+    with pytest.raises(BenchError, match=message):
         load_suite(write_suite(tmp_path, systems=systems))
 
 
