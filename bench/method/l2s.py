@@ -4,13 +4,15 @@ A frozen LLM reads the prompt once; a per-token MLP projector maps its features 
 model's embedding space; they are *added* to the SLM's prompt embeddings; the SLM generates.
 
     prompt ids (LLM tokenizer) --LLM, frozen, stops at llm_layer--> H (m x d_llm)
-    H --standardize, clamp--> Linear -> ReLU -> Linear (last layer zero-init) --> P (m x d_slm)
+    H --standardize, clamp [, mix layers]--> Linear -> ReLU -> Linear (last layer zero-init) --> P (m x d_slm)
     prompt embeddings E (m x d_slm) + P --SLM--> response (SLM tokenizer)
 
 Decisions that matter, each measured or taken from the paper:
 - Decoder-only LLM: the hidden state after `llm_layer` layers (an intermediate layer can serve better
   than the last, which specialises in next-token prediction; the paper's future work), and the
-  forward stops there, which saves the remaining layers' cost.
+  forward stops there, which saves the remaining layers' cost. `llm_layer: [a, b, c]` fuses several
+  layers (EAGLE-3 fuses low, mid and high features): each standardized on its own, then mixed by
+  learned softmax weights (starting equal) into one d_llm feature per token.
 - Decoder-only hidden states carry outlier dimensions (SmolLM2 layer 15: |z| > 1,000), which wreck
   training when fed raw: features are standardized per dimension with statistics fitted on the
   training features (saved in the checkpoint) and clamped.
@@ -42,7 +44,8 @@ from bench.tokens import pad_id
 @dataclass
 class L2SConfig:
     conditioning: Literal["add", "replace", "none"] = "add"  # replace: the paper's ablation; none: SLM baseline
-    llm_layer: int | None = None  # decoder-only LLM: features after this many layers; None = all
+    llm_layer: int | list[int] | None = None  # decoder-only LLM: features after this many layers; None = all;
+    # a list of 2+ layers: their learned mix (fusion)
     llm_source: str | None = None  # the frozen LLM whose features L2S reads (e.g. `tuned:<sha>`, the task-tuned
     # LLM, `bench.method.tuned`); None = the config's `llm`, from which the SLM is also cut and healed
     d_proj: int | None = None  # projector hidden width; None = d_slm
@@ -52,13 +55,14 @@ class L2SConfig:
 
 
 class FeatureNorm(nn.Module):
-    """Per-dimension standardization of LLM features; statistics are buffers, so they travel in checkpoints."""
+    """Per-dimension standardization of LLM features (per layer and dimension for fused layers, `shape`
+    (k, d)); statistics are buffers, so they travel in checkpoints."""
 
-    def __init__(self, dim: int, clamp: float):
+    def __init__(self, shape: int | tuple[int, ...], clamp: float):
         super().__init__()
         self.clamp = clamp
-        self.register_buffer("mean", torch.zeros(dim))
-        self.register_buffer("std", torch.ones(dim))
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("std", torch.ones(shape))
 
     @torch.no_grad()
     def fit(self, features: list[torch.Tensor], skip_first: bool) -> None:
@@ -90,6 +94,18 @@ class Projector(nn.Sequential):
         nn.init.zeros_(self[2].bias)
 
 
+class LayerMix(nn.Module):
+    """Fused layers' standardized features (..., k, d) -> their softmax-weighted sum (..., d); the
+    weights start equal."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(k))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (z * self.logits.softmax(0).to(z.dtype).unsqueeze(-1)).sum(-2)
+
+
 class _Stop(Exception):
     """Raised by a forward hook to end the LLM's forward at `llm_layer`, carrying that layer's output."""
 
@@ -102,14 +118,23 @@ class FrozenLLM:
     an optimizer or `train()` mode, so checkpoints hold no LLM weights and training cannot touch it."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, source: str, hash: str,
-                 layer: int | None):
+                 layer: int | list[int] | None):
         self.model = model.eval().requires_grad_(False)
         self.tokenizer, self.source, self.hash = tokenizer, source, hash
         self.is_seq2seq = bool(model.config.is_encoder_decoder)
         self.layers = None if self.is_seq2seq else _decoder_layers(model)
         self.layer = len(self.layers) if layer is None and self.layers is not None else layer
-        if self.layers is not None and not 1 <= self.layer <= len(self.layers):
+        if isinstance(layer, list):
+            if self.is_seq2seq or len(layer) < 2 or layer != sorted(set(layer)):
+                raise BenchError(f"llm_layer as a list fuses 2+ distinct layers of a decoder-only LLM, in increasing "
+                                 f"order; got {layer}")
+        if self.layers is not None and not all(1 <= k <= len(self.layers) for k in self.fused):
             raise BenchError(f"llm_layer must be in 1..{len(self.layers)}, got {self.layer}")
+
+    @property
+    def fused(self) -> list[int]:
+        """The layers read: one, or the fused ones."""
+        return self.layer if isinstance(self.layer, list) else [self.layer]
 
     @property
     def dim(self) -> int:
@@ -117,19 +142,26 @@ class FrozenLLM:
 
     @torch.no_grad()
     def features(self, ids: torch.Tensor, mask: torch.Tensor, autocast: str = "float32") -> torch.Tensor:
-        """Per-token features over a (left- or right-) padded prompt batch, fp32, (B, m, d_llm)."""
+        """Per-token features over a (left- or right-) padded prompt batch, fp32: (B, m, d_llm), or
+        (B, m, k, d_llm) for k fused layers."""
         dtype = getattr(torch, autocast)
         with torch.autocast(ids.device.type, dtype=dtype, enabled=dtype != torch.float32):
             if self.is_seq2seq:
                 return self.model.get_encoder()(input_ids=ids, attention_mask=mask).last_hidden_state.float()
-            hook = self.layers[self.layer - 1].register_forward_hook(_stop_hook)
+            kept: list[torch.Tensor] = []
+            hooks = [self.layers[k - 1].register_forward_hook(lambda m, a, out: kept.append(_hidden(out)))
+                     for k in self.fused[:-1]]
+            hooks.append(self.layers[self.fused[-1] - 1].register_forward_hook(_stop_hook))
             try:
                 self.model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions(mask),
                                       use_cache=False)
             except _Stop as stop:
-                return stop.hidden.float()
+                if not kept:
+                    return stop.hidden.float()
+                return torch.stack([*kept, stop.hidden], dim=2).float()
             finally:
-                hook.remove()
+                for hook in hooks:
+                    hook.remove()
         raise RuntimeError("the LLM forward finished without reaching llm_layer")
 
     def to(self, *args, **kwargs) -> FrozenLLM:
@@ -137,8 +169,12 @@ class FrozenLLM:
         return self
 
 
+def _hidden(output: torch.Tensor | tuple) -> torch.Tensor:
+    return output[0] if isinstance(output, tuple) else output
+
+
 def _stop_hook(module: nn.Module, args: tuple, output: torch.Tensor | tuple) -> None:
-    raise _Stop(output[0] if isinstance(output, tuple) else output)
+    raise _Stop(_hidden(output))
 
 
 def _decoder_layers(model: PreTrainedModel) -> nn.ModuleList:
@@ -180,7 +216,9 @@ class LLMToSLM(nn.Module):
         self.prompt_proj = nn.Linear(llm.dim, d_slm) if self.prompt_side == "llm" else None
         if cfg.conditioning != "none":
             d_llm = llm.model.config.d_model if llm.is_seq2seq else llm.model.config.hidden_size
-            self.norm = FeatureNorm(d_llm, cfg.feature_clamp)
+            k = len(llm.fused) if isinstance(llm.layer, list) else None
+            self.norm = FeatureNorm((d_llm,) if k is None else (k, d_llm), cfg.feature_clamp)
+            self.mix = LayerMix(k) if k is not None else None
             self.projector = Projector(d_llm, cfg.d_proj or d_slm, d_slm)
 
     @staticmethod
@@ -234,7 +272,10 @@ class LLMToSLM(nn.Module):
         if not self.uses_llm:
             return embeds
         # normalized features are fp32; a model cast to bf16 (inference) needs them in its projector's dtype
-        projected = self.projector(self.norm(features).to(self.projector[0].weight.dtype)).to(embeds.dtype)
+        z = self.norm(features)
+        if self.mix is not None:
+            z = self.mix(z)
+        projected = self.projector(z.to(self.projector[0].weight.dtype)).to(embeds.dtype)
         real = mask.unsqueeze(-1).bool()
         if self.cfg.conditioning == "add":
             return embeds + projected * real

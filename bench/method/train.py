@@ -200,8 +200,8 @@ class Examples:
         response_ids, response_mask = right_pad([self.responses[i] for i in indices], self.response_pad)
         features = None
         if self.features is not None:
-            d = self.features[indices[0]].shape[-1]
-            features = torch.zeros(len(indices), prompt_ids.shape[1], d)
+            per_token = self.features[indices[0]].shape[1:]  # (d,), or (k, d) for fused layers
+            features = torch.zeros(len(indices), prompt_ids.shape[1], *per_token)
             for row, i in enumerate(indices):
                 features[row, prompt_ids.shape[1] - len(self.prompts[i]):] = self.features[i].float()
         return Batch(prompt_ids, prompt_mask, response_ids, response_mask, features)

@@ -635,3 +635,49 @@ def test_llm_layer_changes_the_features_used(tiny):
     ids, mask, _ = prompt_batch(a)
     assert a.llm.layer == 1 and b.llm.layer == 3
     assert not torch.allclose(a.llm_features(ids, mask), b.llm_features(ids, mask))
+
+
+# --------------------------------------------------------------------------------------- fused layers
+
+
+def test_fused_layers_are_the_single_layers_stacked_and_stop_at_the_last(tiny):
+    llm = pretrained.load(tiny["llama"])
+    seqs = llm.tokenizer(PROMPTS).input_ids
+    ids, mask = left_pad(seqs, llm.tokenizer.pad_token_id)
+    fused = FrozenLLM(llm.model, llm.tokenizer, llm.source, llm.hash, [1, 3])
+    got = fused.features(ids, mask)
+    assert got.shape == (len(seqs), ids.shape[1], 2, llm.model.config.hidden_size)
+    for j, k in enumerate([1, 3]):
+        single = FrozenLLM(llm.model, llm.tokenizer, llm.source, llm.hash, k).features(ids, mask)
+        torch.testing.assert_close(got[:, :, j], single, atol=1e-6, rtol=1e-6)
+    assert not any(layer._forward_hooks for layer in llm.model.model.layers)  # every hook removed
+
+
+@pytest.mark.parametrize("layers", [[2], [3, 1], [2, 2], [1, 9]])
+def test_bad_fused_layer_lists_are_refused(tiny, layers):
+    llm = pretrained.load(tiny["llama"])
+    with pytest.raises(BenchError, match="llm_layer"):
+        FrozenLLM(llm.model, llm.tokenizer, llm.source, llm.hash, layers)
+
+
+def test_fused_l2s_starts_as_its_slm_learns_its_mix_and_round_trips(tiny, tmp_path):
+    from bench.method import checkpoint
+
+    model, llm = build_pair(tiny, "llama", llm_layer=[1, 2, 3])
+    ids, mask, _ = prompt_batch(model)
+    features = model.llm_features(ids, mask)
+    model.norm.fit([f[m.bool()] for f, m in zip(features, mask)], skip_first=True)
+    assert model.norm.mean.shape == (3, llm.model.config.hidden_size)
+    # zero-initialised projector: before training the fused L2S reads exactly as its bare SLM
+    torch.testing.assert_close(model.prompt_embeds(ids, mask, features), plain_prompt_embeds(model, ids))
+    randomize_projector(model)
+    loss = loss_on_batch(model)
+    loss.backward()
+    assert model.mix.logits.grad is not None and model.mix.logits.grad.abs().sum() > 0
+    torch.testing.assert_close(model.mix.logits.softmax(0), torch.full((3,), 1 / 3))  # equal weights to start
+    with torch.no_grad():
+        model.mix.logits.copy_(torch.tensor([2.0, -1.0, 0.5]))
+    checkpoint.save(model, tmp_path / "fused")
+    loaded = checkpoint.load(tmp_path / "fused")
+    assert loaded.llm.layer == [1, 2, 3] and torch.equal(loaded.mix.logits, model.mix.logits)
+    torch.testing.assert_close(loaded.prompt_embeds(ids, mask, features), model.prompt_embeds(ids, mask, features))

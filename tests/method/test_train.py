@@ -476,3 +476,17 @@ def test_two_ranks_train_the_model_one_process_trains(tiny, pairs_jsonl, tmp_pat
     assert [r["tokens_seen"] for r in lb] == [r["tokens_seen"] for r in la]
     meta = json.loads((tmp_path / "two" / "final" / "l2s.json").read_text())["trainer"]
     assert meta["train"]["processes"] == 2
+
+
+
+def test_an_l2s_fusing_three_layers_trains_and_resumes_to_the_same_weights(tiny, pairs_jsonl, tmp_path, monkeypatch):
+    extra = {"l2s": {"llm_layer": [1, 2, 3]}}
+    whole = train.train(write_config(tmp_path, tiny, pairs_jsonl, name="whole", extra=extra))
+    model = checkpoint.load(whole)
+    assert model.llm.layer == [1, 2, 3] and not torch.allclose(model.mix.logits, torch.zeros(3))  # the mix learned
+    cfg = write_config(tmp_path, tiny, pairs_jsonl, name="stopped", extra=extra)
+    with monkeypatch.context() as patch:
+        _interrupt_at_step(patch, 5)
+        with pytest.raises(Interrupted):
+            train.train(cfg)
+    assert_same_weights(train.train(cfg, resume=True), whole)  # from checkpoint-3, features from the cache
