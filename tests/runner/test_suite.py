@@ -234,3 +234,18 @@ def test_the_paired_test_is_chosen_per_suite_from_the_metrics_tests(tmp_path):
     assert typing.get_args(typing.get_type_hints(QualitySpec)["paired"]) == PAIRED_TESTS
     assert load_suite("default").quality.paired == "sacrebleu"  # the default: sacreBLEU's test, as the tables use
     assert load_suite(write_suite(tmp_path, quality={"paired": "centred"})).quality.paired == "centred"
+
+
+LEVERS = Path(__file__).resolve().parents[2] / "results" / "probes" / "levers"
+
+
+@pytest.mark.parametrize("path", sorted(LEVERS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_lever_study_suites_load_and_train_apart_from_default(path):
+    suite = load_suite(path)
+    systems = suite.for_task("kjv-web")
+    assert suite.quality.split == "valid" and systems["llm-ft"].overrides == {}  # default's tuned LLM, reused
+    changed = [name for name in ("slm", "l2s") if systems[name].teacher or systems[name].llm or
+               "l2s" in systems[name].overrides]
+    for name in changed:  # a lever changes the config hash: its own folder, never default's
+        assert systems[name].overrides["out"] == f"runs/{suite.suite}/kjv-web/{name}"
+    assert (path.stem == "baseline") == (changed == [])
