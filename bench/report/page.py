@@ -118,6 +118,8 @@ def _rows(r_rows: list[dict], cols: list[tuple[str, str]], primary: str) -> list
                 cells.append(_text(r[name]))
             elif kind == "verdict":
                 cells.append(_text(R.verdict_text(r), flag=r["above_trivial"] is False))
+            elif kind == "trained":
+                cells.append(_text(R.cell(r, kind, primary)[0]))
             else:
                 text, key = R.cell(r, kind, primary)
                 cells.append({"text": str(text), "cls": None, "v": "" if key is None else key, "flag": False})

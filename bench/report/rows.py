@@ -109,6 +109,7 @@ def row(run: dict, entry: dict, metrics: list[str], slice_value: str | None = No
     trained = entry.get("trained") or {}
     r.update({"features_llm": trained.get("features_llm"), "labels": trained.get("labels"),
               "layers": trained.get("layers")})
+    r["trained_on"] = _trained_on(trained) if trained else None
     vs = part.get("vs_trivial") or {}
     verdict = V.verdict_of(part)
     r.update({"verdict": verdict, "above_trivial": V.passed(verdict), "learned": part.get("learned"),
@@ -120,6 +121,17 @@ def row(run: dict, entry: dict, metrics: list[str], slice_value: str | None = No
               "tokens_per_s": speed.get("tokens_per_s"), "peak_mem_mb": mem, "peak_mem_kind": kind,
               "speedup": up.get("value"), "speedup_ci_low": low, "speedup_ci_high": high})
     return r
+
+
+def _trained_on(trained: dict) -> str:
+    """What a trained system read and learned from, in one cell: its labels, the LLM whose features it
+    reads (L2S) and the depth of the model that generates."""
+    parts = [trained.get("labels") or "references"]
+    if trained.get("features_llm"):
+        parts.append(f"features of {trained['features_llm']}")
+    if trained.get("layers"):
+        parts.append(f"{trained['layers']} layers")
+    return "; ".join(parts)
 
 
 def rows(runs: list[dict], task: str | None = None) -> list[dict[str, Any]]:
@@ -187,6 +199,8 @@ def columns(runs: list[dict], task: str, sliced: bool = False) -> list[tuple[str
     cols += [("system", "text"), ("role", "text")] + ([("n", "n")] if sliced else [])
     cols += [(f"{m} [95% CI]", f"metric:{m}") for m in metrics]
     cols += [(f"p vs LLM / SLM ({primary})", "p"), ("vs trivial", "verdict")]
+    if any(e.get("trained") for run in runs for e in entries(run, task)):  # results that record it
+        cols += [("trained on", "trained")]
     if not sliced:
         cols += [("latency ms (median)", "latency_ms_median"), ("TTFT ms", "ttft_ms"), ("TPOT ms", "tpot_ms"),
                  ("tokens/s", "tokens_per_s"), ("speedup vs LLM [95% CI]", "speedup")]
@@ -206,6 +220,8 @@ def cell(r: dict, kind: str, primary: str) -> tuple[str, float | None]:
         return p_pair(r, primary), r[f"{primary}_p_vs_llm"]
     if kind == "verdict":
         return verdict_text(r), None
+    if kind == "trained":
+        return r.get("trained_on") or MISSING, None
     if kind == "n":
         return MISSING if r["n"] is None else str(r["n"]), r["n"]
     if kind == "speedup":

@@ -276,3 +276,24 @@ def test_assisted_quality_reads_as_the_llms_with_its_agreement(cpu):
     primary = run["tasks"][entry["task"]]["primary_metric"]
     r = row(run, entry, [primary])
     assert cell(r, f"metric:{primary}", primary)[0] == "= LLM (lossless; 5/5 timed items identical)"
+
+
+def test_rows_say_what_each_trained_system_learned_from_and_lookup_on_the_tuned_llm_reads_as_its_target(cpu):
+    from bench.report.md import markdown
+    from bench.report.rows import cell, columns, row
+
+    run = json.loads(json.dumps(cpu))
+    task = run["results"][0]["task"]
+    assert ("trained on", "trained") not in columns([run], task)  # older results record nothing: no column
+    l2s = next(e for e in run["results"] if e["role"] == "l2s" and e["task"] == task)
+    l2s["trained"] = {"features_llm": "tuned:0123456789abcdef", "labels": "teacher outputs of tuned:0123456789abcdef",
+                      "layers": 4}
+    assert ("trained on", "trained") in columns([run], task)
+    primary = run["tasks"][task]["primary_metric"]
+    assert cell(row(run, l2s, [primary]), "trained", primary)[0] == (
+        "teacher outputs of tuned:0123456789abcdef; features of tuned:0123456789abcdef; 4 layers")
+    assert "teacher outputs of tuned:0123456789abcdef" in markdown([run])
+    lookup = next(e for e in run["results"] if e["role"] == "assisted")
+    lookup.update(quality_from="llm-ft", agreement_with_llm={"same": 3, "n": 4, "backend": "eager"})
+    assert cell(row(run, lookup, [primary]), f"metric:{primary}", primary)[0] == (
+        "= llm-ft (lossless; 3/4 timed items identical)")
