@@ -214,7 +214,7 @@ def cell(r: dict, kind: str, primary: str) -> tuple[str, float | None]:
     if kind.startswith("metric:"):
         m = kind.split(":", 1)[1]
         if r.get("lossless"):  # speculative decoding: the LLM's outputs, not a measurement of its own
-            return (r["lossless"] if m == primary else "= LLM"), r[f"{m}_value"]
+            return (r["lossless"] if m == primary else r["lossless"].split(" (")[0]), r[f"{m}_value"]
         return with_ci(r[f"{m}_value"], r[f"{m}_ci_low"], r[f"{m}_ci_high"]), r[f"{m}_value"]
     if kind == "p":
         return p_pair(r, primary), r[f"{primary}_p_vs_llm"]
