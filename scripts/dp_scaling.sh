@@ -29,7 +29,7 @@ for p in 1 2; do
   if [ $p = 1 ]; then
     l2s-bench train configs/kjv-web.yaml --role l2s --samples 0 --set "$set_json" > "$R/t$p.log" 2>&1
   else
-    python -m torch.distributed.run --standalone --nproc-per-node 2 -m bench.cli train configs/kjv-web.yaml \
+    python -m torch.distributed.run --standalone --nproc-per-node 2 -m l2s_bench.cli train configs/kjv-web.yaml \
       --role l2s --samples 0 --set "$set_json" > "$R/t$p.log" 2>&1
   fi
   python -c "import json; print('train p=$p', json.load(open('$R/t$p/final/l2s.json'))['trainer']['train'])" \

@@ -38,7 +38,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.used -
 nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader 2>/dev/null | sed 's/^/other GPU process: /'
 
 # The speed command alone: another command's optional dependency (rouge-score, lm-eval) cannot stop it.
-SPEED=($PY -c 'import sys, bench.cli as c; c.COMMAND_MODULES = ("bench.speed.sweep",); sys.exit(c.main(sys.argv[1:]))'
+SPEED=($PY -c 'import sys, l2s_bench.cli as c; c.COMMAND_MODULES = ("l2s_bench.speed.sweep",); sys.exit(c.main(sys.argv[1:]))'
        speed --device "$DEVICE" --dtype "$DTYPE" --prompt-tokens 128 --new-tokens 64
        --samples 3 --min-runs 3 --min-seconds 0)
 step 150 "speed eager (batch 1, 16)" "${SPEED[@]}" --pairs "$EAGER_PAIRS" --backends eager --batch-sizes 1,16 \
@@ -57,7 +57,7 @@ for pair in "${PAIRS_LEFT[@]:1}"; do compiled "$pair" 90; done
 $PY - "$DEST" <<'EOF'
 import json, sys
 from pathlib import Path
-from bench.runner.results import write_json
+from l2s_bench.runner.results import write_json
 out = Path(sys.argv[1])
 parts = [json.loads(p.read_text()) for p in sorted(out.glob("speed-*.json"), key=lambda p: "eager" not in p.name)]
 if parts:

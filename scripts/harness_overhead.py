@@ -3,7 +3,7 @@
     .venv/bin/python scripts/harness_overhead.py CHECKPOINT [--runs 20] [--new-tokens 32]
 
 The timed path is what a speed pass runs: adapter.generate_ids (tokenize, LLM encode + projector with
-stage marks, generate, strip) inside bench.speed.tracker.Tracker. The bare path is the same model work
+stage marks, generate, strip) inside l2s_bench.speed.tracker.Tracker. The bare path is the same model work
 by hand on pre-tokenized ids (LLMToSLM.encode, then the SLM's `generate`) timed with perf_counter. Both alternate run by run (ABAB...) so drift on a shared
 machine hits both alike; the overhead is the ratio of the medians, with a bootstrap CI.
 """
@@ -18,9 +18,9 @@ import time
 import numpy as np
 import torch
 
-from bench.metrics.base import resample_indices
-from bench.models import GenSettings, get_adapter
-from bench.speed.tracker import Tracker
+from l2s_bench.metrics.base import resample_indices
+from l2s_bench.models import GenSettings, get_adapter
+from l2s_bench.speed.tracker import Tracker
 
 
 def main() -> None:

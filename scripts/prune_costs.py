@@ -18,8 +18,8 @@ import time
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from bench import machine
-from bench.runner import provenance
+from l2s_bench import machine
+from l2s_bench.runner import provenance
 
 SMOLLM2 = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                num_attention_heads=9, num_key_value_heads=3, head_dim=64, tie_word_embeddings=True,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.check import compare, load_baseline, make_baseline
-from bench.cli import main
-from bench.errors import BenchError
-from bench.runner.results import entry, load, write_json
+from l2s_bench.check import compare, load_baseline, make_baseline
+from l2s_bench.cli import main
+from l2s_bench.errors import BenchError
+from l2s_bench.runner.results import entry, load, write_json
 
 RUN = Path(__file__).parent / "fixtures" / "results" / "cpu-run"
 
@@ -162,3 +162,35 @@ def test_a_baseline_without_verdicts_gets_no_verdict_check(run):
     for e in base["entries"]:
         del e["verdict"]
     assert not [c for c in compare(run, base) if c.what == "verdict"]
+
+
+def test_a_system_new_in_the_run_fails_and_is_named(run):
+    base = make_baseline(run)
+    base["entries"] = [b for b in base["entries"] if b["task"] != "debian-sum"]  # a task the baseline never saw
+    failed = [c for c in compare(run, base) if c.failed]
+    assert {(c.task, c.what) for c in failed} == {("debian-sum", "present")} and len(failed) == 5
+    assert all("new in run" in c.note for c in failed)
+
+
+def test_a_baseline_of_another_suite_is_refused_unless_allowed(run, baseline, tmp_path, capsys):
+    other = copy.deepcopy(run)
+    other["suite"] = "smoke"
+    run_dir = _save(other, tmp_path)
+    assert _check(run_dir, baseline) == 2
+    assert "baseline of suite 'default'" in capsys.readouterr().err
+    assert _check(run_dir, baseline, "--allow-other-suite") == 0
+
+
+def test_a_lossless_row_is_allowed_what_the_system_it_reproduces_is_allowed(run):
+    for e in run["results"]:
+        if e["system"] == "assisted":  # as the runner writes it: the target's values, no CI of its own
+            e["quality_from"] = "llm"
+            for q in e["quality"].values():
+                q["ci"] = None
+    base = make_baseline(run)
+    current = copy.deepcopy(run)
+    for system in ("llm", "assisted"):  # llm chrf CI [53.7, 56.49]: half-width 1.395 > tolerance 1.0
+        entry(current, "kjv-web", system)["quality"]["chrf"]["value"] -= 1.3
+    assert not [c for c in compare(current, base) if c.failed]
+    entry(current, "kjv-web", "assisted")["quality"]["chrf"]["value"] -= 0.2
+    assert [(c.system, c.what, c.allowed) for c in compare(current, base) if c.failed] == [("assisted", "chrf", "1.39")]

@@ -2,7 +2,7 @@
 
 import json
 
-from bench.cli import main
+from l2s_bench.cli import main
 
 
 def test_list_models(capsys):
@@ -85,12 +85,12 @@ def test_a_suite_with_a_bad_quality_limit_is_one_clear_error(tmp_path, capsys):
 def test_a_full_disk_is_one_message_and_keeps_what_was_done(monkeypatch, capsys):
     import errno
 
-    import bench.cli
+    import l2s_bench.cli
 
     def full(args):
         raise OSError(errno.ENOSPC, "No space left on device", "results/x/samples/kjv-web/l2s.jsonl")
 
-    monkeypatch.setattr(bench.cli, "cmd_list", full)
+    monkeypatch.setattr(l2s_bench.cli, "cmd_list", full)
     assert main(["list", "tasks"]) == 28
     err = capsys.readouterr().err
     assert "no space left on device writing results/x/samples/kjv-web/l2s.jsonl" in err
@@ -104,3 +104,28 @@ def test_score_refuses_to_overwrite_a_newer_schema(tmp_path, capsys):
     assert main(["score", str(run)]) == 2
     assert "newer l2s-bench" in capsys.readouterr().err
     assert json.loads((run / "results.json").read_text()) == {"schema_version": 99}
+
+
+def test_every_command_argument_and_flag_has_help():
+    import argparse
+
+    from l2s_bench.cli import parser
+
+    def missing(p: argparse.ArgumentParser, path: str) -> list[str]:
+        out = []
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                out += [m for name, sub in a.choices.items() for m in missing(sub, f"{path} {name}")]
+            elif not a.help and not isinstance(a, argparse._HelpAction):
+                out.append(f"{path} {'/'.join(a.option_strings) or a.dest}")
+        return out
+
+    assert missing(parser(), "l2s-bench") == []
+
+
+def test_read_only_commands_create_no_cache_folders(tmp_path, monkeypatch, capsys):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("L2S_BENCH_CACHE", str(cache))
+    for argv in (["list", "tasks"], ["list", "datasets"], ["list", "suites"], ["validate", "kjv-web", "default"]):
+        assert main(argv) == 0, argv
+    assert not cache.exists()

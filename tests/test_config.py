@@ -8,8 +8,8 @@ from typing import Literal
 
 import pytest
 
-from bench.config import config_hash, from_dict, load_yaml
-from bench.errors import BenchError
+from l2s_bench.config import config_hash, from_dict, load_yaml
+from l2s_bench.errors import BenchError
 
 
 @dataclass

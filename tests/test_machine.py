@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bench import machine
+from l2s_bench import machine
 
 
 @pytest.mark.parametrize("flags, expected", [({"avx2", "avx512f", "avx512_bf16"}, "bfloat16"),

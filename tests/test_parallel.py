@@ -1,4 +1,4 @@
-"""`bench.parallel` in one process (the several-rank paths run under torchrun in tests/method/test_train.py
+"""`l2s_bench.parallel` in one process (the several-rank paths run under torchrun in tests/method/test_train.py
 and tests/runner/test_run.py), and how `run --processes` rebuilds its command line."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import parallel
-from bench.cli import without_option
-from bench.errors import BenchError
+from l2s_bench import parallel
+from l2s_bench.cli import without_option
+from l2s_bench.errors import BenchError
 
 
 def test_one_process_is_the_identity(monkeypatch):

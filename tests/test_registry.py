@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
-from bench.registry import Registry
+from l2s_bench.errors import BenchError
+from l2s_bench.registry import Registry
 
 GROUP = "l2s_bench.models"
 
@@ -120,7 +120,7 @@ def test_base_class_is_checked_at_registration():
 
 
 def test_entry_point_outside_the_base_class_fails_when_loaded(entry_points):
-    from bench.models import ModelAdapter
+    from l2s_bench.models import ModelAdapter
 
     entry_points(("ext", "tests.plugin_example:ExtAdapter"))  # a plain class, not a ModelAdapter
     reg: Registry[type[ModelAdapter]] = Registry("model adapter", GROUP, base_cls=ModelAdapter)
@@ -128,16 +128,16 @@ def test_entry_point_outside_the_base_class_fails_when_loaded(entry_points):
         reg.get("ext")
     message = str(info.value)
     assert "'ext'" in message and "tests.plugin_example:ExtAdapter" in message
-    assert "is not a subclass of bench.models.base.ModelAdapter" in message
+    assert "is not a subclass of l2s_bench.models.base.ModelAdapter" in message
 
 
 def test_model_and_metric_registries_check_their_base_class():
-    from bench.metrics import METRICS, Metric
-    from bench.models import MODELS, ModelAdapter
+    from l2s_bench.metrics import METRICS, Metric
+    from l2s_bench.models import MODELS, ModelAdapter
 
     assert MODELS.base_cls is ModelAdapter and METRICS.base_cls is Metric
-    with pytest.raises(BenchError, match="is not a subclass of bench.models.base.ModelAdapter"):
+    with pytest.raises(BenchError, match="is not a subclass of l2s_bench.models.base.ModelAdapter"):
         MODELS.register("not-an-adapter")(type("NotAnAdapter", (), {}))
-    with pytest.raises(BenchError, match="is not a subclass of bench.metrics.base.Metric"):
+    with pytest.raises(BenchError, match="is not a subclass of l2s_bench.metrics.base.Metric"):
         METRICS.register("not-a-metric")(type("NotAMetric", (), {}))
     assert "not-an-adapter" not in MODELS.names() and "not-a-metric" not in METRICS.names()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench import tasks
-from bench.cli import main
-from bench.errors import BenchError
+from l2s_bench import tasks
+from l2s_bench.cli import main
+from l2s_bench.errors import BenchError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 USER_CACHE = os.environ.get("L2S_BENCH_CACHE")  # read before conftest points each test at its own cache
@@ -199,7 +199,7 @@ def test_shipped_tasks_set_budgets_trivial_rules_and_slices():
 def test_debian_sum_clusters_items_by_source_package_and_stores_them_with_the_run():
     task = tasks.get_task("debian-sum")
     test = task.samples("test", data_dir=FIXTURES / "debian-sum")
-    assert task.clusters == "family"  # the source package without packaging affixes (bench/data/debian.py)
+    assert task.clusters == "family"  # the source package without packaging affixes (bench/l2s_bench/data/debian.py)
     notes = task.item_notes(test, "test")
     assert notes["clusters"] == {"field": "family", "values": [s["family"] for s in test]}
     assert len(set(notes["clusters"]["values"])) < len(test)  # qt6-speech has 3 binary packages in the fixture
@@ -233,14 +233,14 @@ def test_every_fixture_reference_fits_the_generation_budget(name, monkeypatch):
     pytest.importorskip("transformers")
     from transformers import AutoTokenizer
 
-    import bench.method.pretrained
+    import l2s_bench.method.pretrained
 
     if USER_CACHE:
         monkeypatch.setenv("L2S_BENCH_CACHE", USER_CACHE)
     else:
         monkeypatch.delenv("L2S_BENCH_CACHE")  # the user cache: SmolLM2 is converted once per machine
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(bench.method.pretrained._embedded_dir("smollm2-135m-instruct")))
+        tokenizer = AutoTokenizer.from_pretrained(str(l2s_bench.method.pretrained._embedded_dir("smollm2-135m-instruct")))
     except BenchError as e:
         pytest.skip(str(e))
     task = tasks.get_task(name)
@@ -255,7 +255,7 @@ def test_a_broken_task_file_is_reported_and_skipped(tmp_path, monkeypatch, capsy
     folder.mkdir()
     (folder / "good.yaml").write_text(GOOD.replace("DATA", "data.jsonl").replace("mine", "good"))
     (folder / "broken.yaml").write_text("task: broken\nfamily: [unclosed\n")
-    monkeypatch.setattr(tasks, "TASKS_DIR", folder)
+    monkeypatch.setattr(tasks.builtin, "folders", lambda kind: [folder])
     assert set(tasks.task_files()) == {"good"}
     assert tasks.get_task("good").task == "good"
     with pytest.raises(BenchError, match="broken.yaml"):

@@ -1,4 +1,4 @@
-"""bench.tokens: pad ids, left and right padding, prompt truncation; and that every batch builder uses them."""
+"""l2s_bench.tokens: pad ids, left and right padding, prompt truncation; and that every batch builder uses them."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import bench
-from bench.method import copying
-from bench.tokens import keep_last, left_pad, pad_id, right_pad
+import l2s_bench
+from l2s_bench.method import copying
+from l2s_bench.tokens import keep_last, left_pad, pad_id, right_pad
 
 
 def test_left_pad_layout():
@@ -53,8 +53,8 @@ def test_pad_items_is_a_right_pad_with_labels():
 
 
 def test_no_module_builds_its_own_padding_or_pad_fallback():
-    """Padding, pad ids and truncation live in bench.tokens only (the brief's "one module")."""
-    root = Path(inspect.getfile(bench)).parent
+    """Padding, pad ids and truncation live in l2s_bench.tokens only (the brief's "one module")."""
+    root = Path(inspect.getfile(l2s_bench)).parent
     for path in root.rglob("*.py"):
         if path.name == "tokens.py":
             continue

@@ -1,6 +1,6 @@
 """Offline checks of the Bible pair builder, on raw SWORD snippets and the committed kjv-web slice.
 
-Both come from the real Debian modules; regenerate them with `python -m bench.data.bible fixture`.
+Both come from the real Debian modules; regenerate them with `python -m l2s_bench.data.bible fixture`.
 """
 
 import hashlib
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.data import apt, bible, prepare, prepared_split
-from bench.errors import BenchError
+from l2s_bench.data import apt, bible, prepare, prepared_split
+from l2s_bench.errors import BenchError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 KJV_WEB = FIXTURES / "kjv-web"

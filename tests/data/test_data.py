@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bench.data import load_records, prepared_split, read_jsonl, subsample
-from bench.errors import BenchError
+from l2s_bench.data import load_records, prepared_split, read_jsonl, subsample
+from l2s_bench.errors import BenchError
 
 
 def test_non_utf8_bytes_are_reported(tmp_path):

@@ -1,5 +1,5 @@
 """Offline checks of the Debian description builders, on raw apt stanzas and the committed debian-sum and
-ddtp-en-de slices. Both come from the real apt lists; regenerate them with `python -m bench.data.debian fixture`.
+ddtp-en-de slices. Both come from the real apt lists; regenerate them with `python -m l2s_bench.data.debian fixture`.
 """
 
 import hashlib
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.data import apt, debian, prepare, prepared_split
-from bench.errors import BenchError
+from l2s_bench.data import apt, debian, prepare, prepared_split
+from l2s_bench.errors import BenchError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 RAW = FIXTURES / "raw"

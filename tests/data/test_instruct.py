@@ -1,6 +1,6 @@
 """Offline checks of the instruct-mix builder, on raw WordNet and chatterbot snippets and the committed slice.
 
-Both come from the real sources; regenerate them with `python -m bench.data.instruct fixture`.
+Both come from the real sources; regenerate them with `python -m l2s_bench.data.instruct fixture`.
 """
 
 import hashlib
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.data import instruct, prepare, prepared_split
-from bench.errors import BenchError
+from l2s_bench.data import instruct, prepare, prepared_split
+from l2s_bench.errors import BenchError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 RAW = FIXTURES / "raw"

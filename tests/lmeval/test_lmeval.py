@@ -1,4 +1,4 @@
-"""`bench.lmeval`: the llm2slm lm-eval model (generation, log-likelihoods that match the model's own
+"""`l2s_bench.lmeval`: the llm2slm lm-eval model (generation, log-likelihoods that match the model's own
 scores and depend on the LLM), exported tasks loaded and scored by lm-eval, and both sub-commands."""
 
 from __future__ import annotations
@@ -14,19 +14,19 @@ import torch
 import yaml
 from rouge_score import rouge_scorer
 
-from bench.cli import main
-from bench.method import train
-from bench.tasks import get_task
+from l2s_bench.cli import main
+from l2s_bench.method import train
+from l2s_bench.tasks import get_task
 
 pytest.importorskip("lm_eval")
 
-import bench.lmeval  # noqa: E402,F401  (registers llm2slm)
+import l2s_bench.lmeval  # noqa: E402,F401  (registers llm2slm)
 from lm_eval import simple_evaluate  # noqa: E402
 from lm_eval.api.instance import Instance  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
 
-from bench.lmeval.model import LLM2SLMLM, rolling_windows  # noqa: E402
-from bench.lmeval.tasks import export_task  # noqa: E402
+from l2s_bench.lmeval.model import LLM2SLMLM, rolling_windows  # noqa: E402
+from l2s_bench.lmeval.tasks import export_task  # noqa: E402
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -223,8 +223,8 @@ def test_exported_rouge_task_scores_through_rouge_score(exported):
 
 
 def test_options_lm_eval_cannot_honour_are_refused(tmp_path):
-    from bench.errors import BenchError
-    from bench.tasks import MetricSpec
+    from l2s_bench.errors import BenchError
+    from l2s_bench.tasks import MetricSpec
 
     task = get_task("kjv-web")
     task.metrics = [MetricSpec("chrf", {"word_order": 2})]
@@ -256,6 +256,6 @@ def test_export_with_data_dir_needs_one_task(tmp_path, capsys):
 
 
 def test_building_the_parser_does_not_import_lm_eval():
-    code = "import sys, bench.cli; bench.cli.parser(); print('lm_eval' in sys.modules)"
+    code = "import sys, l2s_bench.cli; l2s_bench.cli.parser(); print('lm_eval' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from bench.errors import BenchError
-from bench.method import checkpoint, pretrained, slm
-from bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
-from bench.method.slm import LensNorm
-from bench.tokens import left_pad, pad_id
+from l2s_bench.errors import BenchError
+from l2s_bench.method import checkpoint, pretrained, slm
+from l2s_bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
+from l2s_bench.method.slm import LensNorm
+from l2s_bench.tokens import left_pad, pad_id
 
 PROMPTS = ["And God said, Let there be light.", "Define the word river.", "Thou shalt not steal, and the earth was void."]
 FIT_TEXTS = [

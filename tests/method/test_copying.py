@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from bench.method import copying, pretrained
+from l2s_bench.method import copying, pretrained
 
 
 def test_repeat_item_labels_the_second_copy_from_its_second_token(tiny):

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.method import pretrained, train
-from bench.models import GenSettings, get_adapter
+from l2s_bench.method import pretrained, train
+from l2s_bench.models import GenSettings, get_adapter
 
 ROOT = Path(__file__).parents[2]
 pytestmark = pytest.mark.integration

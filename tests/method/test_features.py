@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.method import features, pretrained, slm
-from bench.method.features import cache_key, cached_features
-from bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
-from bench.paths import cache_dir
+from l2s_bench.method import features, pretrained, slm
+from l2s_bench.method.features import cache_key, cached_features
+from l2s_bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
+from l2s_bench.paths import cache_dir
 
 TEXTS = [
     "In the beginning God created the heaven and the earth.",

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.method import copying, heal, pretrained, slm
+from l2s_bench.errors import BenchError
+from l2s_bench.method import copying, heal, pretrained, slm
 
 
 def spec(corpus, **kw) -> slm.SLMSpec:

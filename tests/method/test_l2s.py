@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.method import pretrained, slm
-from bench.method.l2s import FeatureNorm, FrozenLLM, L2SConfig, LLMToSLM, Projector, positions
-from bench.models.base import strip_generated
-from bench.tokens import left_pad, pad_id, right_pad
+from l2s_bench.errors import BenchError
+from l2s_bench.method import pretrained, slm
+from l2s_bench.method.l2s import FeatureNorm, FrozenLLM, L2SConfig, LLMToSLM, Projector, positions
+from l2s_bench.models.base import strip_generated
+from l2s_bench.tokens import left_pad, pad_id, right_pad
 from conftest import CORPUS
 
 PAIRS = ["llama", "t5", "t5_gpt2"]
@@ -661,7 +661,7 @@ def test_bad_fused_layer_lists_are_refused(tiny, layers):
 
 
 def test_fused_l2s_starts_as_its_slm_learns_its_mix_and_round_trips(tiny, tmp_path):
-    from bench.method import checkpoint
+    from l2s_bench.method import checkpoint
 
     model, llm = build_pair(tiny, "llama", llm_layer=[1, 2, 3])
     ids, mask, _ = prompt_batch(model)

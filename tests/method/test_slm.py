@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from bench.method import pretrained, slm
-from bench.method.l2s import FrozenLLM
-from bench.method.slm import LensNorm, SLMSpec
+from l2s_bench.errors import BenchError
+from l2s_bench.method import pretrained, slm
+from l2s_bench.method.l2s import FrozenLLM
+from l2s_bench.method.slm import LensNorm, SLMSpec
 from conftest import CORPUS
 
 TEXTS = CORPUS

@@ -1,4 +1,4 @@
-"""`bench.method.teacher`: sequence-level labels (the teacher's greedy outputs, cached and resumable) and
+"""`l2s_bench.method.teacher`: sequence-level labels (the teacher's greedy outputs, cached and resumable) and
 token-level distillation (the KL to the teacher's next-token distribution), as the trainer uses them."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.method import checkpoint, pretrained, teacher, train, tuned
-from bench.method.teacher import TeacherSpec
-from bench.paths import cache_dir
+from l2s_bench.errors import BenchError
+from l2s_bench.method import checkpoint, pretrained, teacher, train, tuned
+from l2s_bench.method.teacher import TeacherSpec
+from l2s_bench.paths import cache_dir
 from tests.method.test_train import read_log, write_config
 
 

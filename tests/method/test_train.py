@@ -1,4 +1,4 @@
-"""`bench.method.train`: both systems end to end, loss goes down, exact resume, run-folder guards, config errors,
+"""`l2s_bench.method.train`: both systems end to end, loss goes down, exact resume, run-folder guards, config errors,
 identical batches for L2S and its SLM baseline, template errors and prompt truncation."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from bench.errors import BenchError
-from bench.method import checkpoint, pretrained, train
-from bench.method.train import Examples, batch_indices
+from l2s_bench.errors import BenchError
+from l2s_bench.method import checkpoint, pretrained, train
+from l2s_bench.method.train import Examples, batch_indices
 
 
 def write_config(tmp_path: Path, tiny, data, *, system: str = "l2s", pair: str = "llama", name: str = "run",
@@ -284,7 +284,7 @@ def test_negative_copy_rows_are_refused(tiny, pairs_jsonl, tmp_path):
 
 def test_examples_batch_layout(tiny, pairs_jsonl, tmp_path):
     """Prompts left-padded with their cached features aligned; responses right-padded, ending in EOS unless cut."""
-    from bench.data import load_records
+    from l2s_bench.data import load_records
 
     cfg, _ = train.load_config(write_config(tmp_path, tiny, pairs_jsonl))
     llm = pretrained.load(cfg.llm)
@@ -311,7 +311,7 @@ def test_examples_batch_layout(tiny, pairs_jsonl, tmp_path):
 
 def test_a_response_cut_at_the_limit_gets_no_eos(tiny, pairs_jsonl, tmp_path):
     """An EOS after a cut response would teach the model to stop mid-sentence."""
-    from bench.data import load_records
+    from l2s_bench.data import load_records
 
     cfg, _ = train.load_config(write_config(tmp_path, tiny, pairs_jsonl, train_extra={"max_response_tokens": 5}))
     llm = pretrained.load(cfg.llm)
@@ -406,7 +406,7 @@ def test_a_run_folder_being_trained_by_another_process_is_refused(tiny, pairs_js
     import sys
 
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from bench.method.train import hold_lock; h = hold_lock(Path(sys.argv[1])); "
+                               "from l2s_bench.method.train import hold_lock; h = hold_lock(Path(sys.argv[1])); "
                                "print('held', flush=True); time.sleep(60)", str(tmp_path / "run")],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -439,7 +439,7 @@ def test_role_defaults_fill_only_what_the_config_leaves_out(tiny, pairs_jsonl, t
         train.role_defaults(shared, "sml")
     with pytest.raises(BenchError, match=r"names no `system`.*pass --role"):
         train.load_config(shared)
-    assert set(train.ROLE_SYSTEMS) == set(__import__("bench.runner.verdict", fromlist=["TRAINED"]).TRAINED)
+    assert set(train.ROLE_SYSTEMS) == set(__import__("l2s_bench.runner.verdict", fromlist=["TRAINED"]).TRAINED)
 
 
 # --------------------------------------------------------------------------------------- data parallel
@@ -462,7 +462,7 @@ def test_two_ranks_train_the_model_one_process_trains(tiny, pairs_jsonl, tmp_pat
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(repo),
                                                                                         os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           "-m", "bench.cli", "train", str(two), "--samples", "0"],
+                           "-m", "l2s_bench.cli", "train", str(two), "--samples", "0"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = load_file(str(tmp_path / "one" / "final" / "model.safetensors")), \

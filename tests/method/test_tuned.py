@@ -1,4 +1,4 @@
-"""`bench.method.tuned`: a trained llm-lora checkpoint exported as a plain `tuned:<sha>` model source, and
+"""`l2s_bench.method.tuned`: a trained llm-lora checkpoint exported as a plain `tuned:<sha>` model source, and
 L2S reading that tuned LLM's features (`l2s.llm_source`) while its SLM is still cut from the base LLM."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.method import checkpoint, pretrained, train, tuned
-from bench.method.pretrained import tuned_dir
+from l2s_bench.errors import BenchError
+from l2s_bench.method import checkpoint, pretrained, train, tuned
+from l2s_bench.method.pretrained import tuned_dir
 from tests.method.test_train import write_config
 
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from bench.errors import BenchError
-from bench.metrics import get_metric
-from bench.metrics import judge as judge_module
-from bench.metrics.judge import parse_rating
+from l2s_bench.errors import BenchError
+from l2s_bench.metrics import get_metric
+from l2s_bench.metrics import judge as judge_module
+from l2s_bench.metrics.judge import parse_rating
 
 
 @pytest.mark.parametrize("reply,rating", [
@@ -32,7 +32,7 @@ class FakeJudge:
 
 
 def test_judge_scores_and_compares(monkeypatch):
-    monkeypatch.setattr("bench.models.get_adapter", lambda *a, **k: FakeJudge())
+    monkeypatch.setattr("l2s_bench.models.get_adapter", lambda *a, **k: FakeJudge())
     metric = get_metric("judge", source="some-judge")
     refs = [f"answer {i}" for i in range(20)]
     good = metric.score(refs, refs, n_bootstrap=100)

@@ -11,12 +11,12 @@ from sacrebleu.metrics.base import Metric as SacreMetric
 from sacrebleu.metrics.base import Score as SacreScore
 from sacrebleu.significance import PairedTest
 
-from bench.errors import BenchError
-from bench.metrics import METRICS, Score, get_metric
-from bench.metrics.base import PAIRED_TESTS, Clusters
-from bench.metrics.overlap import STOPWORDS, content_words, normalise
-import bench.metrics.rouge as rouge_mod
-from bench.metrics.rouge import regex_sentences
+from l2s_bench.errors import BenchError
+from l2s_bench.metrics import METRICS, Score, get_metric
+from l2s_bench.metrics.base import PAIRED_TESTS, Clusters
+from l2s_bench.metrics.overlap import STOPWORDS, content_words, normalise
+import l2s_bench.metrics.rouge as rouge_mod
+from l2s_bench.metrics.rouge import regex_sentences
 
 ALL = ["bleu", "chrf", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match", "content_f1"]
 PER_SEGMENT = ["rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match", "content_f1"]
@@ -95,17 +95,36 @@ def test_options_missing_from_sacrebleus_signature_are_added():
         "nrefs:1|case:mixed|eff:yes|nc:6|nw:0|space:no|beta:1|version:2.6.0"
 
 
-def test_sacrebleu_ci_is_sacrebleus_own_bootstrap():
+def test_sacrebleu_ci_is_the_percentile_interval_of_sacrebleus_own_resamples():
+    """The same resamples as sacreBLEU's bootstrap: the interval's half-width is the half-width sacreBLEU
+    prints (mu +- half), and it lies around the corpus score rather than centred on mu."""
     refs, good, _ = corpus()
     for name, cls in [("bleu", BLEU), ("chrf", CHRF)]:
         s = get_metric(name).score(good, refs, n_bootstrap=500, seed=99)
         os.environ["SACREBLEU_SEED"] = "99"
         try:
-            direct = cls().corpus_score(good, [refs], n_bootstrap=500)
+            metric = cls()
+            direct = metric.corpus_score(good, [refs], n_bootstrap=500)
         finally:
             del os.environ["SACREBLEU_SEED"]
-        assert s.ci == pytest.approx((direct._mean - direct._ci, direct._mean + direct._ci))
-        assert "bs:500|seed:99" in s.signature
+        assert (s.ci[1] - s.ci[0]) / 2 == pytest.approx(direct._ci, abs=1e-4)
+        assert s.ci[0] <= s.value <= s.ci[1] and s.value == pytest.approx(direct.score)
+        assert s.signature == metric.get_signature().format() and "bs:500|seed:99" in s.signature
+
+
+def test_a_tiny_corpus_gets_a_ci_inside_the_metrics_range():
+    """On 5 items sacreBLEU's mu +- half leaves 0-100 (chrF of near-empty output); the percentile CI does not."""
+    refs = ["the cat sat on the mat", "a dog barked", "it rains", "we left early", "birds sing"]
+    hyps = ["the cat sat on the mat", "", "", "", ""]
+    for name in ("bleu", "chrf"):
+        s = get_metric(name).score(hyps, refs, n_bootstrap=1000, seed=1)
+        os.environ["SACREBLEU_SEED"] = "1"
+        try:  # sacreBLEU's object as ours builds it (its chrF with a float32 zero: see sacre._CHRF)
+            direct = get_metric(name)._make().corpus_score(hyps, [refs], n_bootstrap=1000)
+        finally:
+            del os.environ["SACREBLEU_SEED"]
+        assert direct._mean - direct._ci < 0  # what sacreBLEU's symmetric interval does here
+        assert 0 <= s.ci[0] <= s.ci[1] <= 100
 
 
 def test_no_bootstrap_means_no_ci_and_no_bs_in_signature_even_after_a_bootstrap_call():
@@ -453,16 +472,15 @@ def test_cluster_bootstrap_is_the_ratio_of_drawn_cluster_sums():
 @pytest.mark.parametrize("name,cls", [("bleu", BLEU), ("chrf", CHRF)])
 def test_sacrebleu_cluster_bootstrap_scores_pooled_clusters_with_sacrebleu(name, cls):
     """BLEU/chrF over clusters: each resample is the corpus of the drawn clusters' items, scored by
-    sacreBLEU itself; the CI is sacreBLEU's mean +- half the 2.5%..97.5% width of those scores."""
+    sacreBLEU itself; the CI is the 2.5% and 97.5% of those scores."""
     refs, hyps, other, clusters = clustered_corpus()
     members = [[i for i, c in enumerate(clusters.labels) if c == f"src{k}"] for k in range(12)]
     draws = np.random.default_rng(9).choice(12, size=(80, 12), replace=True)
     pooled = [[i for k in row for i in members[k]] for row in draws]
     scores = np.sort([cls().corpus_score([hyps[i] for i in rows], [[refs[i] for i in rows]]).score for rows in pooled])
-    half = (scores[80 - 2 - 1] - scores[2]) / 2
     s = get_metric(name).score(hyps, refs, n_bootstrap=80, seed=9, clusters=clusters)
     assert s.value == pytest.approx(cls().corpus_score(hyps, [refs]).score)
-    assert s.ci == pytest.approx((scores.mean() - half, scores.mean() + half), abs=1e-3)
+    assert s.ci == pytest.approx((scores[2], scores[80 - 2 - 1]), abs=1e-3)
     resampled = np.array([cls().corpus_score([other[i] for i in rows], [[refs[i] for i in rows]]).score -
                           cls().corpus_score([hyps[i] for i in rows], [[refs[i] for i in rows]]).score
                           for rows in pooled])

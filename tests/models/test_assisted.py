@@ -7,9 +7,9 @@ import pytest
 import torch
 import yaml
 
-from bench.errors import BenchError
-from bench.method import train
-from bench.models import GenSettings, get_adapter
+from l2s_bench.errors import BenchError
+from l2s_bench.method import train
+from l2s_bench.models import GenSettings, get_adapter
 
 PROMPTS = ["Rewrite this verse in modern English: Thou shalt not steal.",
            "Define the word river.",

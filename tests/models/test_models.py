@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.errors import BenchError
-from bench.method import pretrained, train
-from bench.models import (FOR_ASSISTED, FOR_TRAINED, MODELS, GenSettings, adapter_args, constructor_args,
+from l2s_bench.errors import BenchError
+from l2s_bench.method import pretrained, train
+from l2s_bench.models import (FOR_ASSISTED, FOR_TRAINED, MODELS, GenSettings, adapter_args, constructor_args,
                           get_adapter)
-from bench.models.base import Encoded, ModelAdapter, no_mark, render_prompt, strip_generated, tokenize_prompts
+from l2s_bench.models.base import Encoded, ModelAdapter, no_mark, render_prompt, strip_generated, tokenize_prompts
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -131,9 +131,9 @@ def echo():
 
 
 def test_adapters_declare_what_the_runner_resolves():
-    from bench.models.assisted import Assisted
-    from bench.models.hf import HFCausal, HFSeq2Seq
-    from bench.models.llm2slm import LLM2SLMAdapter
+    from l2s_bench.models.assisted import Assisted
+    from l2s_bench.models.hf import HFCausal, HFSeq2Seq
+    from l2s_bench.models.llm2slm import LLM2SLMAdapter
 
     assert (ModelAdapter.counters, ModelAdapter.chat_from_task, ModelAdapter.checkpoint_arg, ModelAdapter.draft_arg,
             ModelAdapter.lossless) == (None, False, None, None, False)
@@ -144,7 +144,7 @@ def test_adapters_declare_what_the_runner_resolves():
 
 
 def test_runners_never_test_for_an_adapter_name():
-    root = Path(__file__).resolve().parents[2] / "bench"
+    root = Path(__file__).resolve().parents[2] / "bench" / "l2s_bench"
     names = [n for n in MODELS.names() if n != Echo.name]
     for module in ("runner/run.py", "runner/collect.py", "runner/curves.py", "runner/score_task.py", "metrics/judge.py"):
         text = (root / module).read_text()
@@ -152,9 +152,9 @@ def test_runners_never_test_for_an_adapter_name():
 
 
 def _suite_and_task(tmp_path, systems: dict):
-    from bench.config import from_dict
-    from bench.runner.suite import Suite
-    from bench.tasks import get_task
+    from l2s_bench.config import from_dict
+    from l2s_bench.runner.suite import Suite
+    from l2s_bench.tasks import get_task
 
     task_file = tmp_path / "tiny-kjv.yaml"
     task_file.write_text(json.dumps({
@@ -166,9 +166,9 @@ def _suite_and_task(tmp_path, systems: dict):
 
 
 def test_runner_resolves_a_plugin_adapter_by_what_it_declares(echo, tmp_path, monkeypatch):
-    from bench.runner import run
+    from l2s_bench.runner import run
 
-    monkeypatch.setattr("bench.method.checkpoint.read_meta", lambda path: {"weights_sha256": f"sha-of-{path}"})
+    monkeypatch.setattr("l2s_bench.method.checkpoint.read_meta", lambda path: {"weights_sha256": f"sha-of-{path}"})
     suite, task = _suite_and_task(tmp_path, {"llm": {"role": "llm", "adapter": Echo.name, "args": {"weights": "w"}}})
     system = run.resolve_systems(suite, task)["llm"]
     assert system.args == {"device": "cpu", "dtype": "float32", "reserve_new_tokens": 8, "weights": "w", "chat": True}
@@ -182,7 +182,7 @@ def test_runner_resolves_a_plugin_adapter_by_what_it_declares(echo, tmp_path, mo
 
 
 def test_unknown_suite_argument_fails_when_systems_are_resolved(echo, tmp_path):
-    from bench.runner import run
+    from l2s_bench.runner import run
 
     suite, task = _suite_and_task(tmp_path, {"llm": {"role": "llm", "adapter": Echo.name, "args": {"wieghts": "w"}}})
     with pytest.raises(BenchError) as info:
@@ -198,7 +198,7 @@ def test_unknown_argument_is_one_clear_error_before_any_model_loads(capsys):
                                "reserve_new_tokens, device, dtype); did you mean 'source'?")
     with pytest.raises(BenchError, match=r"unknown argument 'sorce' for assisted \(accepts: source, assistant, chat,"):
         get_adapter("assisted", sorce="x", assistant="y")  # **kwargs followed into HFAdapter's constructor
-    from bench.cli import main
+    from l2s_bench.cli import main
 
     assert main(["generate", "--model", "hf-causal", "--model-args", "sorce=x", "hello"]) == 2
     err = capsys.readouterr().err
@@ -206,7 +206,7 @@ def test_unknown_argument_is_one_clear_error_before_any_model_loads(capsys):
 
 
 def test_constructor_args_follow_kwargs_to_the_base():
-    from bench.models.assisted import Assisted
+    from l2s_bench.models.assisted import Assisted
 
     assert constructor_args(Echo) == ["weights", "chat", "upper"]
     assert constructor_args(Assisted)[:3] == ["source", "assistant", "chat"]

@@ -1,4 +1,4 @@
-"""`bench.report` on the synthetic fixture runs (tests/fixtures/results/{cpu,gpu}-run).
+"""`l2s_bench.report` on the synthetic fixture runs (tests/fixtures/results/{cpu,gpu}-run).
 
 The Markdown report of the CPU run is compared byte for byte with a golden file. After an intended
 change to the report, regenerate it and review the diff:
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.cli import main
-import bench.report as report
-from bench.report.rows import rows
-from bench.runner.results import load
+from l2s_bench.cli import main
+import l2s_bench.report as report
+from l2s_bench.report.rows import rows
+from l2s_bench.runner.results import load
 
 RESULTS = Path(__file__).parents[1] / "fixtures" / "results"
 GOLDEN = RESULTS / "golden" / "leaderboard.md"
@@ -71,7 +71,7 @@ def test_old_results_without_vs_trivial_still_render(gpu):
 
 
 def _sliced(run: dict) -> dict:
-    """A copy whose kjv-web is sliced by `book` and scored by two trivial rules, as `bench.runner.collect` writes it."""
+    """A copy whose kjv-web is sliced by `book` and scored by two trivial rules, as `l2s_bench.runner.collect` writes it."""
     run = copy.deepcopy(run)
     run["tasks"]["kjv-web"].update(trivial=["copy_source", "lead_words"], slice_field="book", slices=["Ruth", "Jonah"])
     here = [e for e in run["results"] if e["task"] == "kjv-web"]
@@ -140,7 +140,7 @@ def test_html_escapes_names_and_metadata(cpu):
 def test_html_is_one_autoescaped_jinja2_template(cpu):
     """The page is rendered by Jinja2 with autoescape on: untrusted text is escaped in attribute
     values (a task name in the plots' alt text) as in element text; only the page's CSS and JS are raw."""
-    from bench.report import page as html_module
+    from l2s_bench.report import page as html_module
 
     assert html_module.template().environment.autoescape is True
     run = copy.deepcopy(cpu)
@@ -203,7 +203,12 @@ def test_pareto_one_point_per_run_and_system_with_both_whiskers(cpu, gpu, task, 
     assert len(trivial) == 2  # one floor per run
     assert any("trivial (" in t.get_text() for t in ax.texts)
     labels = {t.get_text() for t in ax.texts}
-    assert {"llm", "slm", "l2s", "assisted"} <= labels
+    assert {f"{s} ({run})" for s in ("llm", "slm", "l2s", "assisted") for run in ("default-cpu", "default-gpu")} <= labels
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:4] == ["LLM", "SLM", "L2S", "lossless (assisted)"]  # colour and marker by role
+    assert "eager" in ax.get_title() and "batch" in ax.get_title()  # what the speed was measured on
+    colors = {c.get_label().split(": ")[1]: c.lines[0].get_color() for c in containers}
+    assert len({colors["llm"], colors["slm"], colors["l2s"], colors["assisted"]}) == 4
 
 
 def test_frontier_keeps_only_undominated_points():
@@ -255,7 +260,7 @@ def test_cli_report_missing_run_is_a_usage_error(tmp_path, capsys):
 
 
 def test_run_metadata_names_both_commits_and_the_cpu_capability(cpu):
-    from bench.report.rows import metadata
+    from l2s_bench.report.rows import metadata
 
     run = json.loads(json.dumps(cpu))
     run["provenance"]["git"] = {"sha": "7d2eb45aaaaaaaaa", "dirty": False}
@@ -267,7 +272,7 @@ def test_run_metadata_names_both_commits_and_the_cpu_capability(cpu):
 
 
 def test_assisted_quality_reads_as_the_llms_with_its_agreement(cpu):
-    from bench.report.rows import cell, row
+    from l2s_bench.report.rows import cell, row
 
     run = json.loads(json.dumps(cpu))
     entry = next(e for e in run["results"] if e["role"] == "assisted")
@@ -279,8 +284,8 @@ def test_assisted_quality_reads_as_the_llms_with_its_agreement(cpu):
 
 
 def test_rows_say_what_each_trained_system_learned_from_and_lookup_on_the_tuned_llm_reads_as_its_target(cpu):
-    from bench.report.md import markdown
-    from bench.report.rows import cell, columns, row
+    from l2s_bench.report.md import markdown
+    from l2s_bench.report.rows import cell, columns, row
 
     run = json.loads(json.dumps(cpu))
     task = run["results"][0]["task"]

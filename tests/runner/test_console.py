@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from bench.runner.console import console_table
+from l2s_bench.runner.console import console_table
 
 RUN = Path(__file__).parents[1] / "fixtures" / "results" / "cpu-run" / "results.json"
 

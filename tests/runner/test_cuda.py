@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from bench.cli import main
-from bench.runner.results import entry, load
+from l2s_bench.cli import main
+from l2s_bench.runner.results import entry, load
 from conftest import tiny_training, write_tiny_task
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -14,20 +14,21 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from bench.cli import main
-from bench.errors import BenchError
-from bench.method import train
-from bench.method.l2s import LLMToSLM
-from bench.method.train import Examples
-import bench.models
-from bench.models import GenSettings, get_adapter
-from bench.models.llm2slm import LLM2SLMAdapter
-import bench.runner.curves
-from bench.runner.results import load
-import bench.runner.run
-from bench.runner.samples import SampleStore
-from bench.runner.suite import load_suite
-from bench.tasks import get_task
+from l2s_bench.cli import main
+from l2s_bench.errors import BenchError
+from l2s_bench.method import train
+from l2s_bench.method.l2s import LLMToSLM
+from l2s_bench.method.train import Examples
+import l2s_bench.models
+from l2s_bench.models import GenSettings, get_adapter
+from l2s_bench.models.llm2slm import LLM2SLMAdapter
+import l2s_bench.runner.curves
+from l2s_bench.runner.results import load
+import l2s_bench.runner.run
+from l2s_bench.runner.samples import SampleStore
+from l2s_bench.runner.suite import load_suite
+from l2s_bench.runner.verdict import VERDICTS
+from l2s_bench.tasks import get_task
 from conftest import tiny_training, write_tiny_task
 
 TRAINED = ("llm-ft", "slm", "l2s")
@@ -186,9 +187,9 @@ def test_a_suite_with_curves_scores_points_against_the_bar_and_the_llm(curve_sui
         log = {r["step"]: r["tokens_seen"] for r in read_log(curve_suite.parent / "runs" / name)}
         assert [p["tokens"] for p in points] == [0, log[2], log[4]]
         for p in points:
-            assert p["ci"][0] <= p["value"] <= p["ci"][1] and p["verdict"] in ("learned", "not learned")
+            assert p["ci"][0] <= p["value"] <= p["ci"][1] and p["verdict"] in VERDICTS
             assert 0 < p["p_vs_trivial"] <= 1
-        passed = [p["step"] for p in points if p["verdict"] == "learned"]
+        passed = [p["step"] for p in points if p["verdict"] == "above trivial"]
         assert system["crosses_trivial_at"] == (passed[0] if passed else None)
         assert all(len(rows(folder / name / f"step-{s:06d}.jsonl")) == 4 for s in (0, 2, 4))
     ids = json.loads((folder / "_points.json").read_text())["ids"]
@@ -220,7 +221,7 @@ def test_resuming_a_finished_curve_run_infers_nothing(curve_suite, curve_run, tm
     def refuse(*args, **kwargs):
         raise AssertionError("nothing may be loaded or trained here")
 
-    for module in (bench.runner.run, bench.runner.curves, bench.models):
+    for module in (l2s_bench.runner.run, l2s_bench.runner.curves, l2s_bench.models):
         monkeypatch.setattr(module, "get_adapter", refuse)
     monkeypatch.setattr(train, "train", refuse)
     monkeypatch.setattr(LLM2SLMAdapter, "wrap", refuse)

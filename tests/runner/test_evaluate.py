@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from bench.cli import main
-from bench.data import read_jsonl
-from bench.errors import BenchError
-from bench.runner.suite import one_task, parse_system
+from l2s_bench.cli import main
+from l2s_bench.data import read_jsonl
+from l2s_bench.errors import BenchError
+from l2s_bench.runner.suite import one_task, parse_system
+from l2s_bench.runner.verdict import VERDICTS
 
 
 @pytest.fixture
@@ -41,8 +42,8 @@ def test_evaluate_scores_every_system_against_the_baselines(tiny, task, tmp_path
     assert small["role"] == "slm" and small["speedup_vs_llm"] is None  # no speed pass
     assert {"value", "ci", "signature", "p_vs_llm"} <= set(small["quality"]["chrf"])
     assert got["trivial"]["quality"]["chrf"]["value"] > 0  # copying the source overlaps
-    assert small["vs_trivial"]["bar"] == "trivial" and small["learned"] is (small["vs_trivial"]["verdict"] == "learned")
-    assert llm["vs_trivial"]["verdict"] in ("above trivial", "below trivial") and llm["learned"] is None
+    assert small["vs_trivial"]["bar"] == "trivial" and small["learned"] is (small["vs_trivial"]["verdict"] == "above trivial")
+    assert llm["vs_trivial"]["verdict"] in VERDICTS and llm["learned"] is None
     rows = read_jsonl(run / "samples" / "tiny-task" / "small.jsonl")
     assert sorted(r["id"] for r in rows) == [f"p{i}" for i in range(32, 40)]
     printed = capsys.readouterr().out
@@ -118,3 +119,17 @@ def test_an_unknown_adapter_argument_fails_before_any_work(tiny, task, tmp_path,
                  "--results-dir", str(tmp_path)]) == 2
     assert "did you mean 'source'" in capsys.readouterr().err
     assert not (tmp_path / "evaluate-tiny-task").exists()  # a run that never started leaves no folder
+
+
+def test_the_python_api_is_the_same_run_as_the_command(tiny, task, tmp_path):
+    """`l2s_bench.evaluate` (the API docs/python-api.md shows) returns what `l2s-bench evaluate` writes."""
+    import l2s_bench
+
+    system = f"llm=hf-causal:source={tiny['llama']}"
+    results = l2s_bench.evaluate(str(task), [system], limit=4, n_bootstrap=20, results_dir=tmp_path / "api")
+    assert main(["evaluate", str(task), "--system", system, "--limit", "4", "--n-bootstrap", "20",
+                 "--results-dir", str(tmp_path / "cli")]) == 0
+    from_cli = json.loads((tmp_path / "cli" / "evaluate-tiny-task" / "results.json").read_text())
+    assert results == json.loads((tmp_path / "api" / "evaluate-tiny-task" / "results.json").read_text())
+    quality = lambda r: [(e["system"], e["quality"]) for e in r["results"]]  # noqa: E731
+    assert quality(results) == quality(from_cli) and [e["n"] for e in results["results"]] == [4, 4]

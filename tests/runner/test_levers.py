@@ -10,12 +10,12 @@ import json
 import pytest
 import yaml
 
-from bench.cli import main
-from bench.errors import BenchError
-from bench.method import checkpoint, train
-from bench.runner.results import entry, load
-from bench.runner.suite import load_suite
-import bench.runner.run
+from l2s_bench.cli import main
+from l2s_bench.errors import BenchError
+from l2s_bench.method import checkpoint, train
+from l2s_bench.runner.results import entry, load
+from l2s_bench.runner.suite import load_suite
+import l2s_bench.runner.run
 from conftest import tiny_training, write_tiny_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -49,9 +49,9 @@ def test_l2s_reads_the_tuned_llm_and_both_small_systems_learn_its_labels(tiny, t
     suite_path, _ = write_suite(tmp_path, tiny)
     suite = load_suite(suite_path)
     # before the tuned LLM exists, only it can train; what reads it waits for the next round
-    assert [name for name, _ in bench.runner.run.pending_trainings(suite, "tiny-kjv")] == ["llm-ft"]
+    assert [name for name, _ in l2s_bench.runner.run.pending_trainings(suite, "tiny-kjv")] == ["llm-ft"]
     with pytest.raises(BenchError, match="reads llm 'llm-ft', which is not trained"):
-        bench.runner.run.for_training(suite, "tiny-kjv")
+        l2s_bench.runner.run.for_training(suite, "tiny-kjv")
 
     assert main(["run", str(suite_path), "--results-dir", str(tmp_path / "results"), "--run-id", "r"]) == 0
     data = load(tmp_path / "results" / "r")
@@ -63,7 +63,7 @@ def test_l2s_reads_the_tuned_llm_and_both_small_systems_learn_its_labels(tiny, t
     assert rows["l2s"]["trained"]["labels"] == labels
     assert rows["llm-ft"]["trained"]["labels"] == "references"
     # the L2S checkpoint read the tuned LLM's features; its meta and the tuned LLM's weights agree
-    final = train.finished(tmp_path / "configs" / "tiny-kjv.yaml", overrides=bench.runner.run.for_training(
+    final = train.finished(tmp_path / "configs" / "tiny-kjv.yaml", overrides=l2s_bench.runner.run.for_training(
         suite, "tiny-kjv")["l2s"].overrides)
     meta = checkpoint.read_meta(final)
     assert meta["llm"]["source"] == tuned_source and meta["trainer"]["labels"] == labels
@@ -84,6 +84,6 @@ def test_a_teacher_named_where_the_config_uses_no_labels_is_refused(tiny, tmp_pa
     monkeypatch.setenv("L2S_BENCH_CACHE", str(tmp_path / "cache"))
     suite_path, _ = write_suite(tmp_path, tiny, teacher=None)
     suite = load_suite(suite_path)
-    monkeypatch.setattr(bench.runner.run, "_source_of", lambda d: "tuned:0123456789abcdef")  # as if trained
+    monkeypatch.setattr(l2s_bench.runner.run, "_source_of", lambda d: "tuned:0123456789abcdef")  # as if trained
     with pytest.raises(BenchError, match="names teacher 'llm-ft', but its config uses no teacher labels"):
-        bench.runner.run.for_training(suite, "tiny-kjv")
+        l2s_bench.runner.run.for_training(suite, "tiny-kjv")

@@ -1,4 +1,4 @@
-"""`bench.runner.results`: atomic writes (a crash leaves the old file or the new one) and the loader's checks."""
+"""`l2s_bench.runner.results`: atomic writes (a crash leaves the old file or the new one) and the loader's checks."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from bench.errors import BenchError
-from bench.runner import results
-from bench.runner.results import SCHEMA_VERSION, load, write_atomic, write_json
+from l2s_bench.errors import BenchError
+from l2s_bench.runner import results
+from l2s_bench.runner.results import SCHEMA_VERSION, load, write_atomic, write_json
 
 
 def test_write_atomic_replaces_the_file_and_leaves_nothing_else(tmp_path):

@@ -18,15 +18,15 @@ import pytest
 import torch
 import yaml
 
-from bench.cli import main
-from bench.config import config_hash
-from bench.errors import BenchError
-from bench.method import train
-import bench.models
-import bench.runner.provenance
-from bench.runner.results import entry, load
-import bench.runner.run
-from bench.runner.samples import SampleStore
+from l2s_bench.cli import main
+from l2s_bench.config import config_hash
+from l2s_bench.errors import BenchError
+from l2s_bench.method import train
+import l2s_bench.models
+import l2s_bench.runner.provenance
+from l2s_bench.runner.results import entry, load
+import l2s_bench.runner.run
+from l2s_bench.runner.samples import SampleStore
 from conftest import tiny_training, write_tiny_task
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -98,8 +98,8 @@ def forbid_inference(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("no model may be loaded here")
 
-    monkeypatch.setattr(bench.runner.run, "get_adapter", refuse)
-    monkeypatch.setattr(bench.models, "get_adapter", refuse)
+    monkeypatch.setattr(l2s_bench.runner.run, "get_adapter", refuse)
+    monkeypatch.setattr(l2s_bench.models, "get_adapter", refuse)
     monkeypatch.setattr(train, "train", refuse)
 
 
@@ -195,8 +195,8 @@ def test_rows_record_each_prompt_and_results_count_the_truncated(reference):
 
 
 def test_prompt_notes_record_only_what_an_adapter_reports():
-    from bench.models.base import Encoded
-    from bench.runner.run import prompt_notes
+    from l2s_bench.models.base import Encoded
+    from l2s_bench.runner.run import prompt_notes
 
     assert prompt_notes(Encoded({}, [5, 9], [False, True]), 2) == [
         {"prompt_tokens": 5, "prompt_truncated": False}, {"prompt_tokens": 9, "prompt_truncated": True}]
@@ -207,7 +207,7 @@ def test_prompt_notes_record_only_what_an_adapter_reports():
 
 SLOW_RUN = """
 import sys, time
-from bench.runner import samples
+from l2s_bench.runner import samples
 
 append = samples.SampleStore.append
 
@@ -218,7 +218,7 @@ def slow(self, rows):  # a window between stored batches for the test to kill in
 
 
 samples.SampleStore.append = slow
-from bench.cli import main
+from l2s_bench.cli import main
 
 sys.exit(main(sys.argv[1:]))
 """
@@ -337,7 +337,7 @@ def test_a_rank_killed_mid_pass_resumes_to_the_same_results(bench_root, referenc
     kept = {p.name: SampleStore(p).rows for p in shards.glob("*.jsonl")}
     assert kept, "the killed run left no samples shard"
     env_resume = {"L2S_BENCH_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-m", "bench.cli", *argv, "--resume", "--processes", "2"], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "l2s_bench.cli", *argv, "--resume", "--processes", "2"], cwd=tmp_path,
                           env={**env, **env_resume}, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     for name, rows in kept.items():  # what the killed ranks stored was kept, not generated again
@@ -360,7 +360,7 @@ def test_rerun_needs_resume_and_resuming_a_finished_run_infers_nothing(bench_roo
     assert load(run) == load(reference), "a refused rerun must not touch the run"
 
     forbid_inference(monkeypatch)
-    caplog.set_level(logging.INFO, logger="bench.runner.run")
+    caplog.set_level(logging.INFO, logger="l2s_bench.runner.run")
     assert main(["run", suite, "--results-dir", str(run.parent), "--run-id", "ref", "--resume"]) == 0
     reused = [r.getMessage() for r in caplog.records if "finished earlier" in r.getMessage()]
     assert sorted(reused) == sorted(f"tiny-kjv/{s}: finished earlier; reusing it" for s in SYSTEMS[1:])
@@ -406,8 +406,8 @@ def test_resumed_on_another_machine_reuses_samples_but_measures_its_own_speed(be
                                                                                monkeypatch):
     run = copy_run(reference, tmp_path)
     before = {p.name: p.read_bytes() for p in (run / "samples" / "tiny-kjv").glob("*.jsonl")}
-    real = bench.runner.provenance.machine
-    monkeypatch.setattr(bench.runner.provenance, "machine", lambda: {**real(), "host": "elsewhere"})
+    real = l2s_bench.runner.provenance.machine
+    monkeypatch.setattr(l2s_bench.runner.provenance, "machine", lambda: {**real(), "host": "elsewhere"})
     assert main(["run", str(bench_root / "tiny.yaml"), "--results-dir", str(run.parent), "--run-id", "ref",
                  "--resume"]) == 0
     after = {p.name: p.read_bytes() for p in (run / "samples" / "tiny-kjv").glob("*.jsonl")}
@@ -439,8 +439,8 @@ def test_a_misnamed_adapter_or_argument_fails_before_a_run_folder_exists(bench_r
 
 
 def test_parallel_trainings_run_as_subprocesses_and_a_failure_names_its_log(bench_root, tmp_path, monkeypatch):
-    from bench.runner.suite import load_suite
-    from bench.tasks import get_task
+    from l2s_bench.runner.suite import load_suite
+    from l2s_bench.tasks import get_task
 
     monkeypatch.setenv("L2S_BENCH_CACHE", str(bench_root / "cache"))
     raw = yaml.safe_load((bench_root / "tiny.yaml").read_text())
@@ -450,7 +450,7 @@ def test_parallel_trainings_run_as_subprocesses_and_a_failure_names_its_log(benc
     path = tmp_path / "two.yaml"
     path.write_text(yaml.safe_dump(raw))
     suite, task = load_suite(path), get_task(str(bench_root / "tiny-kjv.yaml"))
-    bench.runner.run.train_missing(suite, [task], tmp_path / "logs")
+    l2s_bench.runner.run.train_missing(suite, [task], tmp_path / "logs")
     for name in ("slm", "l2s"):
         d = suite.for_task(task.task)[name]
         assert train.finished(d.train, overrides=d.overrides) == tmp_path / "runs" / name / "final"
@@ -460,22 +460,22 @@ def test_parallel_trainings_run_as_subprocesses_and_a_failure_names_its_log(benc
     path.write_text(yaml.safe_dump(raw))
     held = train.hold_lock(tmp_path / "runs" / "busy")  # another process trains there: the subprocess fails
     with pytest.raises(BenchError, match=r"training tiny-kjv-l2s failed \(exit 2\); log tail") as err:
-        bench.runner.run.train_missing(load_suite(path), [task], tmp_path / "logs")
+        l2s_bench.runner.run.train_missing(load_suite(path), [task], tmp_path / "logs")
     held.close()
     assert "is being trained by another process" in str(err.value) and "rerun with --resume" in str(err.value)
 
 
 def test_the_suite_device_and_data_dir_reach_training_where_the_config_differs(bench_root, tmp_path):
-    from bench.runner.suite import load_suite
+    from l2s_bench.runner.suite import load_suite
 
     raw = yaml.safe_load((bench_root / "tiny.yaml").read_text())
     same = load_suite(bench_root / "tiny.yaml")  # cpu, no data_dir: what the configs say already
-    assert bench.runner.run.for_training(same, "tiny-kjv")["slm"].overrides == same.for_task("tiny-kjv")["slm"].overrides
+    assert l2s_bench.runner.run.for_training(same, "tiny-kjv")["slm"].overrides == same.for_task("tiny-kjv")["slm"].overrides
     raw.update(device="cuda", data_dir="elsewhere/{task}")
     raw["systems"]["l2s"]["overrides"] = {"train": {"device": "cpu"}}  # a system's own override wins
     path = tmp_path / "gpu.yaml"
     path.write_text(yaml.safe_dump(raw))
-    defs = bench.runner.run.for_training(load_suite(path), "tiny-kjv")
+    defs = l2s_bench.runner.run.for_training(load_suite(path), "tiny-kjv")
     assert defs["slm"].overrides == {"train": {"device": "cuda"}, "data": {"data_dir": "elsewhere/tiny-kjv"}}
     assert defs["l2s"].overrides == {"train": {"device": "cpu"}, "data": {"data_dir": "elsewhere/tiny-kjv"}}
     assert "overrides" not in raw["systems"]["llm"] and defs["llm"].overrides == {}
@@ -484,7 +484,7 @@ def test_the_suite_device_and_data_dir_reach_training_where_the_config_differs(b
 def test_one_training_config_serves_every_trained_role(bench_root, tmp_path, monkeypatch):
     """A task's config without `system` and `out`: the suite's roles fill them in, the result trains and
     hashes exactly as a per-role file would, and `train --role` does the same from the command line."""
-    from bench.runner.suite import load_suite
+    from l2s_bench.runner.suite import load_suite
 
     explicit = yaml.safe_load((bench_root / "configs" / "tiny-kjv" / "slm.yaml").read_text())
     shared = tmp_path / "tiny-kjv.yaml"
@@ -495,7 +495,7 @@ def test_one_training_config_serves_every_trained_role(bench_root, tmp_path, mon
     raw["systems"]["slm"]["overrides"] = {"out": explicit["out"]}
     path = tmp_path / "one-config.yaml"
     path.write_text(yaml.safe_dump(raw))
-    defs = bench.runner.run.for_training(load_suite(path), "tiny-kjv")
+    defs = l2s_bench.runner.run.for_training(load_suite(path), "tiny-kjv")
     assert defs["slm"].overrides == {"system": "slm", "out": explicit["out"]}
     assert defs["l2s"].overrides == {"system": "l2s", "out": "runs/tiny-kjv/l2s"}
     assert defs["ft"].overrides == {"system": "llm-lora", "out": "runs/tiny-kjv/ft"}
@@ -546,7 +546,7 @@ def test_incomplete_system_is_reported_not_scored(reference, tmp_path, monkeypat
 
 
 def test_a_failing_speed_backend_is_recorded_and_the_run_still_finishes(bench_root, tmp_path, monkeypatch):
-    speed_pass = bench.runner.run.speed_pass
+    speed_pass = l2s_bench.runner.run.speed_pass
 
     def failing(adapter, task, items, spec, backend, device, system):
         if system.name == "l2s" and backend == "eager":
@@ -560,7 +560,7 @@ def test_a_failing_speed_backend_is_recorded_and_the_run_still_finishes(bench_ro
 
     suite, results = str(bench_root / "tiny.yaml"), str(tmp_path / "results")
     with monkeypatch.context() as patch:
-        patch.setattr(bench.runner.run, "speed_pass", failing)
+        patch.setattr(l2s_bench.runner.run, "speed_pass", failing)
         assert main(["run", suite, "--results-dir", results, "--run-id", "r", "--systems", "llm,l2s",
                      "--backends", "eager,compiled"]) == 0
     run = tmp_path / "results" / "r"
@@ -630,7 +630,7 @@ def sample_rows_of(run: Path, task: str, system: str) -> list[dict]:
 def test_a_sitting_ending_keeps_the_entries_of_sittings_that_began_after_it(tmp_path):
     """Two sittings on different tasks of one folder at once: the first to end must not drop the
     second's entry, nor the second (ending later) the first's wall time."""
-    from bench.runner.run import _with_sitting
+    from l2s_bench.runner.run import _with_sitting
 
     state = tmp_path / "suite.json"
     a = {"started": "2026-12-04T20:40:00+00:00", "host": "vm", "wall_seconds": None}

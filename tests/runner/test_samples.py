@@ -1,4 +1,4 @@
-"""`bench.runner.samples`: the per-sample JSONL a run appends to, read back for --resume and scoring."""
+"""`l2s_bench.runner.samples`: the per-sample JSONL a run appends to, read back for --resume and scoring."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from bench.errors import BenchError
-from bench.runner.samples import SampleStore, prompt_hash, sample_key
+from l2s_bench.errors import BenchError
+from l2s_bench.runner.samples import SampleStore, prompt_hash, sample_key
 
 
 def row(key: str, prediction: str = "p") -> dict:
@@ -55,7 +55,7 @@ def test_torn_last_line_is_dropped_and_the_file_rewritten(tmp_path, caplog):
     path = tmp_path / "s.jsonl"
     good = "".join(json.dumps(r) + "\n" for r in [row("a"), row("b")])
     path.write_text(good + json.dumps(row("c"))[:17])  # killed mid-write
-    with caplog.at_level(logging.WARNING, logger="bench.runner.samples"):
+    with caplog.at_level(logging.WARNING, logger="l2s_bench.runner.samples"):
         store = SampleStore(path)
     assert list(store.rows) == ["a", "b"] and "c" not in store
     assert "torn last line" in caplog.text
@@ -112,7 +112,7 @@ def test_damaged_middle_line_is_one_clear_error(tmp_path):
 
 
 def test_merging_rank_shards_writes_the_one_process_file_in_manifest_order(tmp_path):
-    from bench.runner.samples import merge_shards
+    from l2s_bench.runner.samples import merge_shards
 
     def rows(*indices):
         return [{"key": f"k{i}", "index": i, "prediction": f"p{i}"} for i in indices]

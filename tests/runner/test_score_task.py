@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
-from bench.metrics import get_metric
-from bench.metrics.base import Clusters
-from bench.runner.score_task import score_slices, score_task, trivial_predictions, trivial_systems
-from bench.tasks import get_task
+from l2s_bench.errors import BenchError
+from l2s_bench.metrics import get_metric
+from l2s_bench.metrics.base import Clusters
+from l2s_bench.runner.score_task import score_slices, score_task, trivial_predictions, trivial_systems
+from l2s_bench.tasks import get_task
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -100,9 +100,9 @@ def test_every_system_is_judged_against_the_stronger_trivial_bar():
                       "ft": "llm-ft"}, n_bootstrap=200)
     assert out["slm"]["quality"]["chrf"]["value"] > out["trivial-b"]["quality"]["chrf"]["value"]
     slm = out["slm"]["vs_trivial"]
-    assert slm["bar"] == "trivial-b" and slm["verdict"] == "not learned" and slm["p_vs_trivial"] >= 0.05
+    assert slm["bar"] == "trivial-b" and slm["verdict"] == "not distinguishable" and slm["p_vs_trivial"] >= 0.05
     assert out["slm"]["learned"] is False  # the old rule (value > trivial value) said True
-    assert out["l2s"]["vs_trivial"]["verdict"] == "learned" and out["l2s"]["learned"] is True
+    assert out["l2s"]["vs_trivial"]["verdict"] == "above trivial" and out["l2s"]["learned"] is True
     assert out["llm"]["vs_trivial"]["verdict"] == "below trivial" and out["llm"]["learned"] is None
     assert out["ft"]["learned"] is True and "p_vs_llm" in out["ft"]["quality"]["chrf"]  # llm-ft: a trained system
     assert "vs_trivial" not in out["trivial-a"] and "learned" not in out["trivial-b"]
@@ -122,8 +122,8 @@ def test_each_slice_is_scored_on_its_own_with_its_own_bar():
     out = score_slices(task, refs, {"trivial": copy, "slm": system}, {"trivial": "trivial", "slm": "slm"}, kinds,
                        n_bootstrap=100)
     assert list(out) == ["define", "modernize"]
-    assert out["define"]["slm"]["n"] == 10 and out["define"]["slm"]["vs_trivial"]["verdict"] == "learned"
-    assert out["modernize"]["slm"]["vs_trivial"]["verdict"] == "not learned"
+    assert out["define"]["slm"]["n"] == 10 and out["define"]["slm"]["vs_trivial"]["verdict"] == "above trivial"
+    assert out["modernize"]["slm"]["vs_trivial"]["verdict"] == "below trivial"
     whole = score_task(task, refs, {"trivial": copy, "slm": system}, {"trivial": "trivial", "slm": "slm"},
                        n_bootstrap=100)
     assert out["define"]["slm"]["quality"] != whole["slm"]["quality"]

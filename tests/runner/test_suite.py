@@ -1,4 +1,4 @@
-"""`bench.runner.suite`: the shipped suites load, `{task}` is filled per task, CLI overrides apply, and every
+"""`l2s_bench.runner.suite`: the shipped suites load, `{task}` is filled per task, CLI overrides apply, and every
 mistake in a suite file is a BenchError naming the key (with a did-you-mean where one helps)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.errors import BenchError
-from bench.runner.suite import SUITES_DIR, Suite, load_suite, suite_names
+from l2s_bench.errors import BenchError
+from l2s_bench.runner.suite import Suite, load_suite, suite_files, suite_names
 
 SYSTEMS = {
     "llm": {"role": "llm", "adapter": "hf-causal", "args": {"source": "smollm2-135m-instruct"}},
@@ -32,7 +32,7 @@ def test_every_shipped_suite_loads(name):
     suite = load_suite(name)
     assert suite.suite == name and suite.tasks
     assert [s.role for s in suite.systems.values()].count("llm") == 1
-    assert load_suite(SUITES_DIR / f"{name}.yaml").hash() == suite.hash()  # by path as by name
+    assert load_suite(suite_files()[name]).hash() == suite.hash()  # by path as by name
 
 
 def test_smoke_and_default_suites():
@@ -218,7 +218,7 @@ def test_empty_tasks_and_bad_speed_sizes(tmp_path):
 
 def test_to_dict_round_trips_through_the_loader(tmp_path):
     """collect_results rebuilds the Suite from suite.json's dict: the round trip must be lossless."""
-    from bench.config import from_dict
+    from l2s_bench.config import from_dict
 
     suite = load_suite("smoke")
     again = from_dict(Suite, suite.to_dict(), "suite.json")
@@ -228,8 +228,8 @@ def test_to_dict_round_trips_through_the_loader(tmp_path):
 def test_the_paired_test_is_chosen_per_suite_from_the_metrics_tests(tmp_path):
     import typing
 
-    from bench.metrics.base import PAIRED_TESTS
-    from bench.runner.suite import QualitySpec
+    from l2s_bench.metrics.base import PAIRED_TESTS
+    from l2s_bench.runner.suite import QualitySpec
 
     assert typing.get_args(typing.get_type_hints(QualitySpec)["paired"]) == PAIRED_TESTS
     assert load_suite("default").quality.paired == "sacrebleu"  # the default: sacreBLEU's test, as the tables use

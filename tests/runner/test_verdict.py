@@ -1,8 +1,8 @@
-"""`bench.runner.verdict`: the one rule for "above the trivial bar", decided on the CI or the paired test."""
+"""`l2s_bench.runner.verdict`: the one rule for "above the trivial bar", decided on the CI or the paired test."""
 
 import pytest
 
-from bench.runner.verdict import ROLES, TRAINED, bar, judge, learned, passed, verdict_of
+from l2s_bench.runner.verdict import ROLES, TRAINED, bar, judge, learned, passed, verdict_of
 
 
 def test_roles_include_the_fine_tuned_llm_as_a_trained_system():
@@ -17,31 +17,32 @@ def test_the_bar_is_the_strongest_trivial_system():
 
 
 @pytest.mark.parametrize("value,ci,p,expected", [
-    (30.0, [28.0, 32.0], 0.50, "learned"),       # the CI clears the bar: no test needed
-    (30.0, [24.0, 36.0], 0.01, "learned"),       # the CI overlaps, the paired test separates
-    (26.0, [24.0, 28.0], 0.20, "not learned"),   # above by a hair, but noise: the old rule said learned
-    (24.0, [22.0, 26.0], 0.01, "not learned"),   # significantly *worse*
-    (30.0, None, None, "not learned"),           # nothing to decide on
+    (30.0, [28.0, 32.0], 0.50, "above trivial"),        # the CI clears the bar: no test needed
+    (30.0, [24.0, 36.0], 0.01, "above trivial"),        # the CI overlaps, the paired test separates
+    (26.0, [24.0, 28.0], 0.20, "not distinguishable"),  # above by a hair, but noise
+    (24.0, [22.0, 26.0], 0.01, "below trivial"),        # significantly *worse*
+    (20.0, [18.0, 22.0], 0.50, "below trivial"),        # the CI lies wholly below the bar
+    (24.0, [22.0, 26.0], 0.30, "not distinguishable"),  # below by a hair: not "below" either
+    (30.0, None, None, "not distinguishable"),          # nothing to decide on
 ])
-def test_judge_decides_on_statistics(value, ci, p, expected):
-    v = judge("l2s", value, ci, "trivial", 25.0, p, paired_test="centred")
-    assert v.verdict == expected and v.passed is (expected == "learned")
+def test_judge_gives_one_of_three_verdicts_on_statistics(value, ci, p, expected):
+    v = judge(value, ci, "trivial", 25.0, p, paired_test="centred")
+    assert v.verdict == expected and v.passed is (expected == "above trivial")
     assert v.to_dict() == {"verdict": expected, "bar": "trivial", "bar_value": 25.0, "p_vs_trivial": p,
                            "ci_low": ci[0] if ci else None, "ci_high": ci[1] if ci else None,
                            "paired_test": "centred" if p is not None else None}  # which test gave p
 
 
-@pytest.mark.parametrize("role", ["llm", "assisted"])
-def test_the_llm_is_above_or_below_trivial_never_not_learned(role):
-    assert judge(role, 20.0, [18.0, 22.0], "trivial", 25.0, 0.001).verdict == "below trivial"
-    above = judge(role, 30.0, [28.0, 32.0], "trivial", 25.0, 0.001)
-    assert above.verdict == "above trivial" and learned(role, above) is None
-    assert learned("llm-ft", judge("llm-ft", 30.0, [28.0, 32.0], "trivial", 25.0, 0.001)) is True
+def test_learned_means_a_trained_system_above_trivial():
+    above, tied = judge(30.0, [28.0, 32.0], "trivial", 25.0, 0.001), judge(26.0, [24.0, 28.0], "trivial", 25.0, 0.2)
+    assert learned("llm", above) is None and learned("assisted", above) is None  # not trained here
+    assert learned("llm-ft", above) is True and learned("l2s", tied) is False
 
 
 def test_lower_is_better_is_judged_the_other_way():
-    assert judge("slm", 10.0, [8.0, 12.0], "trivial", 15.0, 0.5, higher_is_better=False).verdict == "learned"
-    assert judge("slm", 14.0, [12.0, 16.0], "trivial", 15.0, 0.3, higher_is_better=False).verdict == "not learned"
+    assert judge(10.0, [8.0, 12.0], "trivial", 15.0, 0.5, higher_is_better=False).verdict == "above trivial"
+    assert judge(14.0, [12.0, 16.0], "trivial", 15.0, 0.3, higher_is_better=False).verdict == "not distinguishable"
+    assert judge(20.0, [18.0, 22.0], "trivial", 15.0, 0.3, higher_is_better=False).verdict == "below trivial"
 
 
 def test_verdict_of_reads_new_and_old_entries():
@@ -49,4 +50,5 @@ def test_verdict_of_reads_new_and_old_entries():
     assert verdict_of({"learned": False}) == "not learned"  # written before vs_trivial existed
     assert verdict_of({"learned": True}) == "learned"
     assert verdict_of({"role": "llm"}) is None
-    assert passed("above trivial") is True and passed("not learned") is False and passed(None) is None
+    assert passed("above trivial") is True and passed("not distinguishable") is False and passed(None) is None
+    assert passed("learned") is True and passed("not learned") is False  # the words of older files

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from bench import cli
-from bench.errors import BenchError
-from bench.speed.sweep import PAIRS, build, parse_pairs
+from l2s_bench import cli
+from l2s_bench.errors import BenchError
+from l2s_bench.speed.sweep import PAIRS, build, parse_pairs
 
 TINY = "tiny-t5:tiny-llama,tiny-llama:tiny-t5"  # seq2seq LLM and decoder-only LLM
 
@@ -15,8 +15,8 @@ TINY = "tiny-t5:tiny-llama,tiny-llama:tiny-t5"  # seq2seq LLM and decoder-only L
 @pytest.fixture
 def speed_cli(monkeypatch):
     """The CLI with only this sub-command registered, so the test does not depend on other commands."""
-    assert "bench.speed.sweep" in cli.COMMAND_MODULES
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("bench.speed.sweep",))
+    assert "l2s_bench.speed.sweep" in cli.COMMAND_MODULES
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("l2s_bench.speed.sweep",))
     return cli.main
 
 
@@ -92,11 +92,11 @@ def test_public_shapes(name, params):
 
 @pytest.mark.parametrize("pair, side", [("tiny-t5:tiny-llama", "llm"), ("tiny-llama:tiny-llama", "slm")])
 def test_l2s_is_a_real_llmtoslm_timed_through_encode_and_generate(monkeypatch, pair, side):
-    """`l2s-bench speed` times the method's own code, not a copy: a `bench.method.l2s.LLMToSLM` around the two
+    """`l2s-bench speed` times the method's own code, not a copy: a `l2s_bench.method.l2s.LLMToSLM` around the two
     random models (prompt side by the shapes' tokenizers), through the `encode` + `generate` path the
     llm2slm adapter runs, with the adapter's stage marks."""
-    from bench.method.l2s import LLMToSLM
-    from bench.speed.sweep import Pair, forced
+    from l2s_bench.method.l2s import LLMToSLM
+    from l2s_bench.speed.sweep import Pair, forced
 
     calls = []
     for name in ("encode", "generate"):
@@ -118,7 +118,7 @@ def test_l2s_is_a_real_llmtoslm_timed_through_encode_and_generate(monkeypatch, p
 
 def test_speed_runs_where_rouge_score_and_lm_eval_are_not_installed(tmp_path):
     """A GPU machine may have torch and transformers but no rouge-score or lm-eval (H200 images seen here):
-    `speed` must not import them (it once did through bench.metrics)."""
+    `speed` must not import them (it once did through l2s_bench.metrics)."""
     import subprocess
     import sys
 
@@ -128,8 +128,8 @@ def test_speed_runs_where_rouge_score_and_lm_eval_are_not_installed(tmp_path):
              "        if name.split('.')[0] in ('rouge_score', 'nltk', 'lm_eval'):\n"
              "            raise ImportError('not installed: ' + name)\n"
              "sys.meta_path.insert(0, Block())\n"
-             "import bench.cli as c\n"
-             "c.COMMAND_MODULES = ('bench.speed.sweep',)\n"
+             "import l2s_bench.cli as c\n"
+             "c.COMMAND_MODULES = ('l2s_bench.speed.sweep',)\n"
              "sys.exit(c.main(sys.argv[1:]))\n")
     argv = ["speed", "--pairs", "tiny-llama:tiny-llama", "--device", "cpu", "--dtype", "float32", "--prompt-tokens",
             "4", "--new-tokens", "2", "--samples", "2", "--min-runs", "1", "--min-seconds", "0", "--out",

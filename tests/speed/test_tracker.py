@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from bench.errors import BenchError
-from bench.speed.backends import BACKENDS, generate_kwargs
-from bench.speed.speedup import paired_speedup
-from bench.speed.tracker import Measurement, Run, Tracker, gpu_sharing, summarize
+from l2s_bench.errors import BenchError
+from l2s_bench.speed.backends import BACKENDS, generate_kwargs
+from l2s_bench.speed.speedup import paired_speedup
+from l2s_bench.speed.tracker import Measurement, Run, Tracker, gpu_sharing, summarize
 
 TTFT, PER_TOKEN, TOKENS = 0.030, 0.010, 5
 
@@ -215,7 +215,7 @@ def test_backends():
 
 PEAK_PROBE = """
 import json, numpy as np
-from bench.speed.tracker import peak_memory
+from l2s_bench.speed.tracker import peak_memory
 with peak_memory("cpu") as base:
     pass
 with peak_memory("cpu") as peak:
@@ -236,13 +236,13 @@ def test_peak_memory_cpu_and_gpu_sharing():
 
 
 def test_paired_speedup_resamples_with_the_one_bootstrap(monkeypatch):
-    """Speedup CIs draw their resamples from `bench.metrics.base.resample_indices` (the quality
+    """Speedup CIs draw their resamples from `l2s_bench.metrics.base.resample_indices` (the quality
     scores' draw), so one seed means one stream everywhere; the numbers equal the former
     `default_rng(seed).integers(...)` draw, which is the same stream."""
     import numpy as np
 
-    from bench.metrics.base import resample_indices
-    import bench.speed.speedup as speedup
+    from l2s_bench.metrics.base import resample_indices
+    import l2s_bench.speed.speedup as speedup
 
     drawn = []
     monkeypatch.setattr(speedup, "resample_indices", lambda n, b, seed: drawn.append((n, b, seed))

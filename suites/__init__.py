@@ -1,0 +1,1 @@
+"""The suites that ship with l2s-bench, read through `l2s_bench.builtin` (package data, not code)."""
