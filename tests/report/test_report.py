@@ -43,9 +43,9 @@ def test_markdown_matches_golden(cpu):
 
 
 def test_markdown_flags_systems_below_trivial(cpu):
-    line = next(l for l in report.markdown([cpu]).splitlines() if l.startswith("| slm | slm | 39.85"))
+    line = next(l for l in report.markdown([cpu]).splitlines() if l.startswith("| slm | 39.85"))
     assert "**not learned (p=0.046)**" in line
-    learned = next(l for l in report.markdown([cpu]).splitlines() if l.startswith("| l2s | l2s | 52.64"))
+    learned = next(l for l in report.markdown([cpu]).splitlines() if l.startswith("| l2s | 52.64"))
     assert "not learned" not in learned and "| learned (p=0.001) |" in learned
 
 
@@ -55,7 +55,7 @@ def test_an_llm_below_trivial_says_below_trivial_never_not_learned(cpu):
     llm["vs_trivial"]["verdict"] = "below trivial"  # as scoring stores it; the report only reads it
     row = next(r for r in rows([run]) if r["task"] == "kjv-web" and r["system"] == "llm")
     assert row["verdict"] == "below trivial" and row["above_trivial"] is False and row["learned"] is None
-    line = next(l for l in report.markdown([run]).splitlines() if l.startswith("| llm | llm"))
+    line = next(l for l in report.markdown([run]).splitlines() if l.startswith("| llm | "))
     assert "**below trivial (p=0.001)**" in line and "not learned" not in line
     assert '<tr class="below-trivial"><td class="text">llm</td>' in report.html([run])
 

@@ -43,9 +43,12 @@ def build(runs: list[dict], out: Path) -> list[Path]:
 
 def _save(fig, stem: Path, written: list[Path]) -> str:
     """`stem`.png and .svg (appended to `written`); returns the SVG text for the HTML page."""
+    import matplotlib
+
     fig.savefig(stem.with_suffix(".png"))
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})  # no timestamp: same runs, same bytes
+    with matplotlib.rc_context({"svg.hashsalt": "l2s-bench"}):  # element ids from a fixed salt, not random
+        fig.savefig(buf, format="svg", metadata={"Date": None})  # and no timestamp: same runs, same bytes
     written += [stem.with_suffix(".png"), write_atomic(stem.with_suffix(".svg"), buf.getvalue())]
     return buf.getvalue()
 

@@ -21,7 +21,7 @@ def _table(header: list[str], body: list[list[str]]) -> list[str]:
 
 
 def _body(r_rows: list[dict], cols: list[tuple[str, str]], primary: str) -> list[list[str]]:
-    """Table cells; a verdict below the trivial bar is bold."""
+    """Table cells; a verdict not above the trivial bar is bold."""
     body = []
     for r in r_rows:
         cells = []

@@ -70,7 +70,7 @@ TEMPLATE = """\
 <p class="note">Split {{ s.split }}, n={{ s.n }}; primary metric <b>{{ s.primary }}</b> ({{ s.direction }} is better). \
 p: paired bootstrap vs the LLM / vs the SLM baseline. Latency, TTFT and TPOT in ms (median over timed runs); \
 speedup = LLM latency / system latency. {{ verdict_note }} Bar: {{ s.bars }}; <span class="flag">flagged</span> \
-rows are below it. Click a column header to sort.</p>
+rows are not above it. Click a column header to sort.</p>
 {{ table(s.header, s.rows, sortable=true) }}
 {% if s.sliced %}
 <p class="note">Per slice ({{ s.slice_field }}): every slice scored on its own items, with its own trivial bar.</p>
@@ -109,7 +109,7 @@ def _text(value: object, cls: str | None = "text", flag: bool = False) -> dict:
 
 
 def _rows(r_rows: list[dict], cols: list[tuple[str, str]], primary: str) -> list[dict]:
-    """Table rows; one below the trivial bar is tinted and its verdict flagged."""
+    """Table rows; one not above the trivial bar is tinted and its verdict flagged."""
     out = []
     for r in r_rows:
         cells = []

@@ -192,20 +192,26 @@ def verdict_text(r: dict) -> str:
 
 
 def columns(runs: list[dict], task: str, sliced: bool = False) -> list[tuple[str, str]]:
-    """(header, kind) of the per-task leaderboard columns both Markdown and HTML print; a per-slice
-    table (`sliced`) has the slice and n first and no speed columns."""
+    """(header, kind) of the per-task leaderboard columns both Markdown and HTML print, the headline first
+    (primary metric, speedup, verdict) so that it shows without scrolling; a per-slice table (`sliced`)
+    has the slice and n first and no speed columns. The role column only where a name differs from it."""
     metrics = metric_names(runs, task)
     primary = task_info(runs, task)["primary_metric"]
     cols = [("slice", "text")] if sliced else []
     cols += [("run", "text")] if len(runs) > 1 else []
-    cols += [("system", "text"), ("role", "text")] + ([("n", "n")] if sliced else [])
-    cols += [(f"{m} [95% CI]", f"metric:{m}") for m in metrics]
-    cols += [(f"p vs LLM / SLM ({primary})", "p"), ("vs trivial", "verdict")]
+    cols += [("system", "text")]
+    if any(e["system"] != e["role"] for run in runs for e in entries(run, task)):
+        cols += [("role", "text")]
+    cols += [("n", "n")] if sliced else []
+    cols += [(f"{primary} [95% CI]", f"metric:{primary}")]
+    cols += [] if sliced else [("speedup vs LLM [95% CI]", "speedup")]
+    cols += [("vs trivial", "verdict"), (f"p vs LLM / SLM ({primary})", "p")]
+    cols += [(f"{m} [95% CI]", f"metric:{m}") for m in metrics if m != primary]
     if any(e.get("trained") for run in runs for e in entries(run, task)):  # results that record it
         cols += [("trained on", "trained")]
     if not sliced:
         cols += [("latency ms (median)", "latency_ms_median"), ("TTFT ms", "ttft_ms"), ("TPOT ms", "tpot_ms"),
-                 ("tokens/s", "tokens_per_s"), ("speedup vs LLM [95% CI]", "speedup")]
+                 ("tokens/s", "tokens_per_s")]
     return cols
 
 
