@@ -87,3 +87,13 @@ def test_validate_takes_names_suites_and_configs_and_reports_every_failure(tmp_p
     assert "task 'kjv-web'" in out and "suite 'default'" in out and "training config" in out
     assert "base training config" in out and "skipped" in out and "include file" in out
     assert "chrff" in err and "did you mean 'kjv-web'" in err and "2 of 7 failed" in err
+
+
+def test_a_users_copy_of_a_shipped_task_replaces_it(tmp_path, monkeypatch, clean_include):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "kjv-web.yaml").write_text(TASK.format(name="kjv-web"))
+    monkeypatch.chdir(tmp_path)
+    assert task_files()["kjv-web"] == tmp_path / "tasks" / "kjv-web.yaml"
+    (tmp_path / "tasks" / "again.yaml").write_text(TASK.format(name="kjv-web"))
+    with pytest.raises(BenchError, match="defined twice"):
+        task_files()

@@ -246,7 +246,8 @@ def _holdout(rows: list[dict], sizes: dict[str, int], split: str, seed: int) -> 
 
 def task_files() -> dict[str, Path]:
     """Task name -> YAML file, from the task folders (`--include-path`, ./tasks, the shipped ones) and
-    every `l2s_bench.tasks` entry point's folder."""
+    every `l2s_bench.tasks` entry point's folder. A name in an earlier folder hides the same name in a
+    later one (a user's copy of a shipped task wins); twice in one folder is an error."""
     folders = builtin.folders("tasks")
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -266,9 +267,9 @@ def task_files() -> dict[str, Path]:
                 log.warning("skipping broken task file %s: %s", path, e)
                 BROKEN[path] = str(e)
                 continue
-            if name in found:
+            if name in found and found[name].is_relative_to(folder):
                 raise BenchError(f"task '{name}' is defined twice: {found[name]} and {path}")
-            found[name] = path
+            found.setdefault(name, path)  # an earlier folder (the user's) wins over a later one (the shipped)
     return found
 
 

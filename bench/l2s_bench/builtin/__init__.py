@@ -2,8 +2,8 @@
 
 The checkout's top-level `tasks/`, `suites/` and `configs/` are installed as package data
 (`l2s_bench.builtin.tasks`, `.suites`, `.configs`) and read through `importlib.resources`, so an installed
-wheel finds them as a checkout does. Searched, in this order (the first holder of a name wins for suites
-and configs; a task name defined in two folders is an error):
+wheel finds them as a checkout does. Searched, in this order (the first folder holding a name wins, so a
+user's copy of a shipped task, suite or config replaces it):
 
 1. every folder given by `--include-path DIR` (the `L2S_BENCH_INCLUDE` variable, `os.pathsep`-separated,
    which training subprocesses inherit): `DIR/tasks`, `DIR/suites`, `DIR/configs` where they exist,
