@@ -26,7 +26,7 @@ before=$(listing)
 mkdir "$work/user" && cd "$work/user"
 l2s="$work/venv/bin/l2s-bench"
 "$l2s" --version
-"$l2s" list tasks | grep -q '^kjv-web '
+"$l2s" list tasks | grep '^kjv-web ' >/dev/null  # grep reads it all (grep -q would close the pipe early)
 "$l2s" validate kjv-web default configs/kjv-web.yaml
 "$l2s" evaluate kjv-web --system llm=hf-causal:source=smollm2-135m-instruct --limit 5 \
   --data-dir "$repo/tests/fixtures/kjv-web" --run-id wheel

@@ -129,3 +129,14 @@ def test_read_only_commands_create_no_cache_folders(tmp_path, monkeypatch, capsy
     for argv in (["list", "tasks"], ["list", "datasets"], ["list", "suites"], ["validate", "kjv-web", "default"]):
         assert main(argv) == 0, argv
     assert not cache.exists()
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "import sys; from l2s_bench.cli import main; sys.exit(main())", "list", "tasks"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader leaves before the first line (`| head -0`)
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and "Traceback" not in err and "BrokenPipe" not in err

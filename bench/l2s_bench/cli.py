@@ -7,6 +7,7 @@ import errno
 import importlib
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -312,9 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         builtin.include(args.include_path)
         args.func(args)
+        sys.stdout.flush()  # a pipe's reader that left shows here, inside the handlers below
     except BenchError as e:
         print(f"l2s-bench: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `l2s-bench list tasks | head`: the reader left; say nothing more, as a Unix tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as e:
         if e.errno != errno.ENOSPC or args.verbose:
             raise
