@@ -109,7 +109,7 @@ def test_each_slice_is_scored_with_its_own_bar(results):
 
 def test_slices_show_in_the_console_table_and_the_reports(results):
     text = console_table(results)
-    assert "  slice kind=modernize, n=10" in text and "NOT LEARNED (trained here, not above the trivial bar): mix/slm" in text
+    assert "slice kind=modernize, n=10" in text and "NOT LEARNED (trained here, not above the trivial bar): mix/slm" in text
     assert "BELOW TRIVIAL" not in text
     md = report.markdown([results])
     assert "Per slice (kind)" in md and "| modernize | slm | slm | 10 |" in md

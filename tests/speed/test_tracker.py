@@ -253,3 +253,24 @@ def test_paired_speedup_resamples_with_the_one_bootstrap(monkeypatch):
     b, o = np.array([2.0, 4.0, 3.0, 5.5]), np.array([1.0, 1.5, 1.2, 2.0])
     idx = np.random.default_rng(7).integers(0, 4, size=(500, 4))  # the draw before the change
     assert s["ci"] == list(np.percentile(b[idx].sum(1) / o[idx].sum(1), [2.5, 97.5]))
+
+
+def test_cpu_contention_sees_another_process_and_not_our_own_work(caplog):
+    import subprocess
+    import sys
+    import time as clock
+
+    from l2s_bench.speed.tracker import cpu_contention
+
+    with cpu_contention("ours") as ours:
+        end = clock.perf_counter() + 1.0
+        while clock.perf_counter() < end:  # this process busy: not "other" load
+            pass
+    spin = "import time\nend = time.perf_counter() + 1.5\nwhile time.perf_counter() < end: pass"
+    other = subprocess.Popen([sys.executable, "-c", spin])  # not our child's time until waited for
+    with cpu_contention("theirs") as theirs:
+        clock.sleep(1.0)
+    other.wait()
+    assert 0.0 <= ours["others_cpu_share"] <= 1.0
+    assert theirs["others_cpu_share"] > ours["others_cpu_share"] and theirs["others_cpu_share"] > 0.2
+    assert any("theirs: other processes used" in r.message for r in caplog.records)

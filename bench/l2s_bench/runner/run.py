@@ -42,7 +42,7 @@ from l2s_bench.runner.results import check_not_newer, write_json
 from l2s_bench.runner.samples import SampleStore, merge_shards, prompt_hash, sample_key, shard_stores
 from l2s_bench.runner.score_task import trivial_predictions, trivial_systems
 from l2s_bench.runner.suite import SpeedSpec, Suite, SystemDef
-from l2s_bench.speed.tracker import Tracker, gpu_sharing, peak_memory, summarize
+from l2s_bench.speed.tracker import Tracker, cpu_contention, gpu_sharing, peak_memory, summarize
 from l2s_bench.tasks import Task, get_task
 
 log = logging.getLogger(__name__)
@@ -491,7 +491,8 @@ def speed_pass(adapter: ModelAdapter, task: Task, items: list[dict], spec: Speed
     record = {"system_hash": system.hash, "settings": _speed_settings(spec), "system": system.name,
               "task": task.task, "backend": backend}
     try:
-        with torch.inference_mode(), peak_memory(device) as memory:
+        with torch.inference_mode(), peak_memory(device) as memory, \
+                cpu_contention(f"{task.task}/{system.name} ({backend})") as contention:
             counters = adapter.counters
             if counters is not None:
                 counters.update(dict.fromkeys(counters, 0))
@@ -509,7 +510,7 @@ def speed_pass(adapter: ModelAdapter, task: Task, items: list[dict], spec: Speed
         summary["counters"] = counted
     summary.update(backend=backend, device=device, dtype=system.args.get("dtype"), mode=spec.mode,
                    batch_size=spec.batch_size, new_tokens=new_tokens, peak_mem_mb=memory,
-                   gpu_shared=bool(sharing), timer="cuda-synchronize+perf_counter" if device.startswith("cuda")
+                   gpu_shared=bool(sharing), **contention, timer="cuda-synchronize+perf_counter" if device.startswith("cuda")
                    else "perf_counter")
     seconds = full.per_key()
     tokens = full.tokens_per_key()

@@ -203,7 +203,7 @@ def sweep(pairs: list[tuple[str, str]], batch_sizes: list[int], backends: list[s
     from l2s_bench.runner import provenance
     from l2s_bench.speed.backends import check_backend, generate_kwargs
     from l2s_bench.speed.speedup import paired_speedup
-    from l2s_bench.speed.tracker import Tracker, gpu_sharing, peak_memory, summarize
+    from l2s_bench.speed.tracker import Tracker, cpu_contention, gpu_sharing, peak_memory, summarize
 
     if new_tokens < 1 or prompt_tokens < 1 or samples < 1 or any(b < 1 for b in batch_sizes):
         raise BenchError("new tokens, prompt tokens, samples and batch sizes must all be >= 1")
@@ -228,10 +228,12 @@ def sweep(pairs: list[tuple[str, str]], batch_sizes: list[int], backends: list[s
                     measured = {}
                     for system in SYSTEMS:
                         calls = lambda kw: [(k, pair.call(system, x, kw)) for k, x in inputs]  # noqa: E731
-                        with peak_memory(device) as peak:
-                            full = measured[system] = tracker.measure(calls(full_kw), batch)
-                        speed = {**summarize(full, tracker.measure(calls(first_kw), batch)), "peak_mem_mb": peak,
-                                 "weights_mb": pair.weights_mb(system)}
+                        with cpu_contention(f"{llm_name}:{slm_name} {system} b={batch} ({backend})") as contention:
+                            with peak_memory(device) as peak:
+                                full = measured[system] = tracker.measure(calls(full_kw), batch)
+                            prefill = tracker.measure(calls(first_kw), batch)
+                        speed = {**summarize(full, prefill), "peak_mem_mb": peak, "weights_mb": pair.weights_mb(system),
+                                 **contention}
                         base = measured["llm"]
                         speedup = None if system == "llm" else paired_speedup(
                             base.per_key(), full.per_key(), base_tokens=base.tokens_per_key(),
@@ -244,7 +246,7 @@ def sweep(pairs: list[tuple[str, str]], batch_sizes: list[int], backends: list[s
                             "ms_per_token": speed["latency_ms"]["median"] / new_tokens,
                             "speed": speed, "speedup_vs_llm": speedup,
                         })
-                        log.info("%s", format_row(rows[-1]))
+                        log.info("timed %s -> %s: %s, batch %d (%s)", llm_name, slm_name, system, batch, backend)
         finally:
             pair.close()
     return {

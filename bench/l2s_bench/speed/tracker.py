@@ -201,6 +201,48 @@ def peak_memory(device: str) -> Iterator[dict[str, float]]:
     result["rss"] = peak
 
 
+BUSY_SHARE = 0.1  # other processes' share of the CPUs above which a timing is reported as disturbed
+
+
+@contextmanager
+def cpu_contention(what: str) -> Iterator[dict[str, float]]:
+    """How much of the machine's CPU time other processes used during the block, in the dict yielded
+    (filled on exit): `others_cpu_share`, from /proc/stat's busy time less this process's own (threads
+    and children), over wall time x CPUs. Above BUSY_SHARE a warning names `what`: its times are
+    inflated by the other load. Nothing is filled where /proc/stat is not available."""
+    result: dict[str, float] = {}
+    before = _cpu_busy_seconds()
+    mine, start = _own_cpu_seconds(), time.perf_counter()
+    yield result
+    after = _cpu_busy_seconds()
+    if before is None or after is None:
+        return
+    wall = time.perf_counter() - start
+    others = max(0.0, (after[0] - before[0]) - (_own_cpu_seconds() - mine))
+    share = round(others / (wall * after[1]), 3) if wall > 0 else 0.0
+    result["others_cpu_share"] = share
+    if share > BUSY_SHARE:
+        log.warning("%s: other processes used %.0f%% of the %d CPUs while it was timed; its times are "
+                    "inflated (rerun on a quiet machine)", what, 100 * share, after[1])
+
+
+def _cpu_busy_seconds() -> tuple[float, int] | None:
+    """(seconds all CPUs spent busy since boot, number of CPUs), from /proc/stat; None elsewhere."""
+    try:
+        lines = open("/proc/stat", encoding="ascii").read().splitlines()
+    except OSError:
+        return None
+    fields = [float(x) for x in lines[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK"), cpus
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _reset_peak_rss() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as f:
