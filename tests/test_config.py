@@ -87,6 +87,18 @@ def test_from_dict_builds_nested_dataclasses_and_coerces_floats():
     assert from_dict(Train, {"steps": 1, "lr": 2}, "x.yaml").lr == 2.0
 
 
+def test_a_key_given_twice_is_refused_with_file_and_line(tmp_path):
+    path = tmp_path / "suite.yaml"
+    path.write_text("suite: s\nsystems:\n  llm: {role: llm}\n  slm: {role: slm}\n  llm: {role: llm-ft}\n")
+    with pytest.raises(BenchError, match=r"suite\.yaml:5: invalid YAML: duplicate key 'llm' \(first given on line 3\)"):
+        load_yaml(path)
+    path.write_text("a: 1\nb: {c: 1, c: 2}\n")  # in a nested flow mapping too
+    with pytest.raises(BenchError, match="duplicate key 'c'"):
+        load_yaml(path)
+    path.write_text("a: {c: 1}\nb: {c: 2}\n")  # the same key in two mappings is fine
+    assert load_yaml(path) == {"a": {"c": 1}, "b": {"c": 2}}
+
+
 def test_yaml_float_string_goes_through_end_to_end(tmp_path):
     path = write(tmp_path, "run.yaml", "name: r\ntrain:\n  steps: 5\n  lr: 3e-4\n")
     data = load_yaml(path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from l2s_bench.names import check_name
 from l2s_bench.runner.run import run_suite
 from l2s_bench.runner.suite import QualitySpec, Suite, load_suite, one_task
 
@@ -23,7 +24,7 @@ def evaluate(task: str, systems: list[str], *, split: str = "test", limit: int |
     task YAML path), with the task's trivial baselines and their verdicts; no speed pass."""
     quality = QualitySpec(split=split, limit=limit, batch_size=batch_size, n_bootstrap=n_bootstrap)
     suite = one_task(task, systems, device, data_dir, quality)
-    return run_suite(suite, Path(results_dir) / (run_id or suite.suite), resume=resume)
+    return run_suite(suite, Path(results_dir) / check_name("run id", run_id or suite.suite), resume=resume)
 
 
 def run(suite: str | Path | Suite, *, results_dir: str | Path = "results", run_id: str | None = None,
@@ -32,5 +33,5 @@ def run(suite: str | Path | Suite, *, results_dir: str | Path = "results", run_i
     `overrides` replace the suite's top-level keys (e.g. `device="cuda"`, `tasks=["kjv-web"]`)."""
     if not isinstance(suite, Suite):
         suite = load_suite(suite, **overrides)
-    run_id = run_id or f"{suite.suite}-{suite.device.split(':')[0]}"
+    run_id = check_name("run id", run_id or f"{suite.suite}-{suite.device.split(':')[0]}")
     return run_suite(suite, Path(results_dir) / run_id, resume=resume)

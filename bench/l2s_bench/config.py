@@ -23,6 +23,21 @@ from l2s_bench.errors import BenchError, did_you_mean
 D = TypeVar("D")
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (plain PyYAML keeps the last one
+    silently, so a suite listing `llm:` twice would run one of them without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given on line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str | Path, overrides: dict | None = None) -> dict:
     """The mapping in `path`, with its `include:` files (relative to it) merged in underneath and
     `overrides` (nested keys, e.g. from a suite) merged on top. A relative `tasks/`, `suites/` or
@@ -42,7 +57,7 @@ def _load(path: Path, stack: tuple[Path, ...]) -> dict:
         raised_by = f" (included from {stack[-1]})" if stack else ""
         raise BenchError(f"config file not found: {path}{raised_by}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

@@ -21,6 +21,7 @@ from l2s_bench import builtin
 from l2s_bench.config import from_dict, load_yaml
 from l2s_bench.data import SPLITS, prepared_split, read_jsonl, subsample
 from l2s_bench.errors import BenchError, did_you_mean
+from l2s_bench.names import check_name
 
 if TYPE_CHECKING:
     from l2s_bench.metrics.base import Clusters
@@ -278,6 +279,7 @@ def load_task_file(path: str | Path) -> Task:
     raw = load_yaml(path)
     where = str(path)
     task = from_dict(Task, raw, where)
+    check_name("task", task.task, f"{where}: task")
     task.file = where
     if task.dataset.path and not Path(task.dataset.path).is_absolute():
         task.dataset.path = str(Path(path).resolve().parent / task.dataset.path)  # like include:, not the cwd

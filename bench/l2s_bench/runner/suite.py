@@ -29,6 +29,7 @@ from typing import Literal
 from l2s_bench import builtin
 from l2s_bench.config import config_hash, from_dict, load_yaml
 from l2s_bench.errors import BenchError, did_you_mean
+from l2s_bench.names import check_name
 from l2s_bench.runner.verdict import ROLES
 
 
@@ -198,6 +199,7 @@ def one_task(task: str, systems: list[str], device: str = "cpu", data_dir: str |
 
 
 def check(suite: Suite, where: str) -> None:
+    check_name("suite", suite.suite, f"{where}: suite")
     if not suite.tasks:
         raise BenchError(f"{where}: tasks is empty")
     roles = [s.role for s in suite.systems.values()]
@@ -208,6 +210,7 @@ def check(suite: Suite, where: str) -> None:
         raise BenchError(f"{where}: speedups are measured against the LLM; add a system with role 'llm'")
     for name, s in suite.systems.items():
         here = f"{where}: systems.{name}"
+        check_name("system", name, here)
         if name == "trivial":
             raise BenchError(f"{here}: 'trivial' is added to every task; choose another name")
         if s.paired:
