@@ -14,8 +14,8 @@ COMMITTED = [("results/default-cpu", "reports/default-cpu"), ("results/long-cpu"
 
 @pytest.mark.parametrize("run,folder", COMMITTED, ids=[f for _, f in COMMITTED])
 def test_the_committed_report_is_the_regenerated_one(run, folder, tmp_path):
-    written = report.build([load(REPO / run)], tmp_path)
+    written = report.build([load(REPO / run)], tmp_path, [REPO / run])
     compared = [p for p in written if p.suffix in (".md", ".csv", ".html", ".svg")]
-    assert len(compared) >= 4
+    assert len(compared) >= 5 and tmp_path / "instances.html" in compared
     differ = [p.name for p in compared if p.read_bytes() != (REPO / folder / p.name).read_bytes()]
     assert differ == [], f"regenerate with: l2s-bench report {run} --out {folder}"

@@ -136,6 +136,11 @@ class Metric(ABC):
         check_paired_test(test)
         return self._paired_p(baseline, system, refs, n_bootstrap, seed, clusters, test)
 
+    def item_scores(self, hyps: list[str], refs: list[str]) -> list[float] | None:
+        """One score per item (0-100) where the metric has a meaningful one, for browsing outputs: the
+        corpus score need not be their mean. None where it has none (BLEU is corpus-level only)."""
+        return None
+
     @abstractmethod
     def _score(self, hyps: list[str], refs: list[str], n_bootstrap: int, seed: int,
                clusters: Clusters | None) -> Score: ...
@@ -179,6 +184,11 @@ class MeanOfSegments(Metric):
             fields += [("bs", str(n_bootstrap)), *cluster_field(clusters), ("seed", str(seed))]
         fields.append(self.library_field())
         return "|".join(f"{k}:{v}" for k, v in fields)
+
+    def item_scores(self, hyps: list[str], refs: list[str]) -> list[float]:
+        """The segment scores whose mean is the corpus score."""
+        hyps, refs = check_segments(hyps=hyps, refs=refs)
+        return [float(x) for x in self.segment_scores(hyps, refs)]
 
     def _array(self, hyps: list[str], refs: list[str]) -> np.ndarray:
         return np.asarray(self.segment_scores(hyps, refs), dtype=np.float64)

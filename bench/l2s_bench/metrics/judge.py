@@ -41,6 +41,10 @@ class Judge(MeanOfSegments):
         "max_new_tokens": Option(8, (int,)),
     }
 
+    def item_scores(self, hyps: list[str], refs: list[str]) -> None:
+        """None: a report does not run the judge model again to browse outputs."""
+        return None
+
     def __init__(self, **options) -> None:
         super().__init__(**options)
         if not self.options["source"]:

@@ -39,7 +39,7 @@ from sacrebleu.significance import PairedTest
 
 from l2s_bench.errors import BenchError
 from l2s_bench.metrics.base import (METRICS, PAIRED_TESTS, ZERO_DIFFERENCE, Clusters, Metric, Option, Score,
-                                cluster_field, paired_bootstrap_p, percentile_ci, resample_units, sacrebleu_seed,
+                                check_segments, cluster_field, paired_bootstrap_p, percentile_ci, resample_units, sacrebleu_seed,
                                 unit_codes)
 
 
@@ -173,6 +173,12 @@ class Chrf(SacreBleuMetric):
     higher_is_better = True
     SACRE_CLASS = _CHRF
     UNSIGNED = {"beta": "beta"}
+
+    def item_scores(self, hyps: list[str], refs: list[str]) -> list[float]:
+        """sacreBLEU's sentence-level chrF of each item (the corpus chrF pools statistics instead)."""
+        hyps, refs = check_segments(hyps=hyps, refs=refs)
+        metric = self._make()
+        return [float(metric.sentence_score(h, [r]).score) for h, r in zip(hyps, refs)]
     OPTIONS = _options_from(CHRF, {
         "char_order": (int,), "word_order": (int,), "beta": (int,), "lowercase": (bool,),
         "whitespace": (bool,), "eps_smoothing": (bool,),

@@ -15,6 +15,7 @@ import argparse
 import io
 from pathlib import Path
 
+from l2s_bench.report.instances import instances_page
 from l2s_bench.report.md import markdown
 from l2s_bench.report.page import html_page as html
 from l2s_bench.report.plot import frontier, learning_curves, pareto
@@ -24,9 +25,10 @@ from l2s_bench.runner.results import write_atomic
 __all__ = ["build", "frame", "frontier", "html", "learning_curves", "markdown", "pareto", "register"]
 
 
-def build(runs: list[dict], out: Path) -> list[Path]:
+def build(runs: list[dict], out: Path, folders: list[Path] | None = None) -> list[Path]:
     """Write leaderboard.{md,html,csv}, pareto_<task>.{png,svg} for tasks with a measured speedup and, for tasks with learning curves,
-    curve_<task>.{png,svg} into `out`; the paths written."""
+    curve_<task>.{png,svg} into `out`, and instances.html where the runs' `folders` (one per run) hold
+    samples; the paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written, svgs, curve_svgs = [], {}, {}
@@ -35,8 +37,11 @@ def build(runs: list[dict], out: Path) -> list[Path]:
             svgs[task] = _save(pareto(runs, task), out / f"pareto_{slug(task)}", written)
         if curves(runs, task):
             curve_svgs[task] = _save(learning_curves(runs, task), out / f"curve_{slug(task)}", written)
+    page = instances_page(list(zip(runs, folders))) if folders else None
+    if page is not None:
+        written.append(write_atomic(out / "instances.html", page))
     written.append(write_atomic(out / "leaderboard.md", markdown(runs)))
-    written.append(write_atomic(out / "leaderboard.html", html(runs, svgs, curve_svgs)))
+    written.append(write_atomic(out / "leaderboard.html", html(runs, svgs, curve_svgs, instances=page is not None)))
     written.append(write_atomic(out / "leaderboard.csv", frame(runs).to_csv(index=False)))
     return written
 
@@ -57,8 +62,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     from l2s_bench.runner.results import load
 
     runs = [load(path) for path in args.runs]
+    folders = [Path(p) if Path(p).is_dir() else Path(p).parent for p in args.runs]
     out = Path(args.out) if args.out else Path("reports") / "+".join(run["run_id"] for run in runs)
-    for path in build(runs, out):
+    for path in build(runs, out, folders):
         print(f"wrote {path}")
 
 

@@ -65,6 +65,7 @@ TEMPLATE = """\
 <title>{{ title }}</title>
 <style>{{ css }}</style></head><body>
 <h1>{{ title }}</h1>
+{% if instances %}<p><a href="instances.html">Browse every item: source, reference and each system's output</a></p>{% endif %}
 {% for s in sections %}
 <h2>{{ s.task }}</h2>
 <p class="note">Split {{ s.split }}, n={{ s.n }}; primary metric <b>{{ s.primary }}</b> ({{ s.direction }} is better). \
@@ -154,13 +155,15 @@ def _section(runs: list[dict], task: str, figure_svg: str | None, curve_svg: str
     return section
 
 
-def html_page(runs: list[dict], figures: dict[str, str] | None = None, curves: dict[str, str] | None = None) -> str:
+def html_page(runs: list[dict], figures: dict[str, str] | None = None, curves: dict[str, str] | None = None,
+              instances: bool = False) -> str:
     """The page; `figures` maps a task to its Pareto plot's SVG text (else the page links pareto_<task>.svg),
-    `curves` to its learning curves' (else curve_<task>.svg, for tasks with curves)."""
+    `curves` to its learning curves' (else curve_<task>.svg, for tasks with curves); `instances`: link
+    instances.html (`l2s_bench.report.instances`)."""
     figures, curves = figures or {}, curves or {}
     meta = [R.metadata(run) for run in runs]
     return template().render(
-        title="l2s-bench leaderboard: " + ", ".join(run["run_id"] for run in runs),
+        title="l2s-bench leaderboard: " + ", ".join(run["run_id"] for run in runs), instances=instances,
         css=Markup(CSS), js=Markup(JS),  # the page's own code: the only text not escaped
         verdict_note=R.VERDICT_NOTE,
         sections=[_section(runs, task, figures.get(task), curves.get(task)) for task in R.task_names(runs)],

@@ -423,7 +423,7 @@ def _row(task: str, index: int, sample: dict, system: Resolved, prediction: str,
          new_tokens: int | None, batch_seconds: float, batch_size: int) -> dict:
     return {"key": sample_key(task, str(sample["id"]), system.hash), "task": task, "id": str(sample["id"]),
             "index": index, "system": system.name, "prompt_sha": prompt_hash(prompt), "prediction": prediction,
-            "reference": str(sample["reference"]), "new_tokens": new_tokens,
+            "source": str(sample["source"]), "reference": str(sample["reference"]), "new_tokens": new_tokens,
             "batch_ms": round(batch_seconds * 1000, 2), "batch_size": batch_size}
 
 
