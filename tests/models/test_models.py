@@ -213,3 +213,24 @@ def test_constructor_args_follow_kwargs_to_the_base():
     assert constructor_args(Open) is None  # accepts anything, so it gets everything
     assert adapter_args("open", Open, {"x": 1, "device": "cpu"}) == {"x": 1, "device": "cpu"}
     assert adapter_args("test-echo", Echo, {"chat": True, "device": "cpu", "dtype": "float32"}) == {"chat": True}
+
+
+def test_chat_from_the_task_is_supplied_only_to_a_constructor_that_takes_it(tmp_path):
+    """An out-of-tree subclass of HFCausal (so chat_from_task) whose constructor takes `source` only."""
+    from l2s_bench.models.hf import HFCausal
+    from l2s_bench.runner import run
+
+    class SourceOnly(HFCausal):
+        name = "test-source-only"
+
+        def __init__(self, source: str):
+            self.source = source
+
+    MODELS.register(SourceOnly.name)(SourceOnly)
+    try:
+        suite, task = _suite_and_task(tmp_path, {"llm": {"role": "llm", "adapter": SourceOnly.name,
+                                                         "args": {"source": "s"}}})
+        system = run.resolve_systems(suite, task)["llm"]
+        assert "chat" not in system.args and system.args["source"] == "s"
+    finally:
+        MODELS._items.pop(SourceOnly.name, None)

@@ -33,7 +33,7 @@ from l2s_bench.config import config_hash, deep_merge
 from l2s_bench.errors import BenchError
 from l2s_bench.method import checkpoint, train, tuned
 from l2s_bench.models import (FOR_ASSISTED, FOR_LOOKUP, FOR_TRAINED, MODELS, GenSettings, ModelAdapter, adapter_args,
-                          adapter_class, get_adapter)
+                          adapter_class, constructor_args, get_adapter)
 from l2s_bench.models.base import Encoded
 from l2s_bench.paths import cache_path
 from l2s_bench.runner import provenance
@@ -344,7 +344,8 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
         else:
             adapter, args = d.adapter, dict(d.args)
         cls = MODELS.get(adapter)
-        if cls.chat_from_task:
+        accepted = constructor_args(cls)
+        if cls.chat_from_task and (accepted is None or "chat" in accepted):  # supplied only where it is taken
             args.setdefault("chat", task.chat)
         args = {**common, **args}
         adapter_args(adapter, cls, args)  # an argument the adapter does not take fails here, before any work
