@@ -18,12 +18,13 @@ from l2s_bench.runner.suite import QualitySpec, Suite, load_suite, one_task
 
 
 def evaluate(task: str, systems: list[str], *, split: str = "test", limit: int | None = None, batch_size: int = 16,
-             n_bootstrap: int = 1000, device: str = "cpu", data_dir: str | None = None,
-             results_dir: str | Path = "results", run_id: str | None = None, resume: bool = False) -> dict:
+             n_bootstrap: int = 1000, device: str = "cpu", dtype: str = "float32", threads: int | None = None,
+             data_dir: str | None = None, results_dir: str | Path = "results", run_id: str | None = None,
+             resume: bool = False) -> dict:
     """Quality of `systems` (each `NAME[@ROLE]=ADAPTER[:k=v,...]`, as `--system`) on one task (a name or a
     task YAML path), with the task's trivial baselines and their verdicts; no speed pass."""
     quality = QualitySpec(split=split, limit=limit, batch_size=batch_size, n_bootstrap=n_bootstrap)
-    suite = one_task(task, systems, device, data_dir, quality)
+    suite = one_task(task, systems, device, data_dir, quality, dtype, threads)
     return run_suite(suite, Path(results_dir) / check_name("run id", run_id or suite.suite), resume=resume)
 
 

@@ -72,7 +72,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     results = evaluate(args.task, args.system, split=args.split, limit=args.limit, batch_size=args.batch_size,
-                       n_bootstrap=args.n_bootstrap, device=args.device, data_dir=args.data_dir,
+                       n_bootstrap=args.n_bootstrap, device=args.device, dtype=args.dtype or "float32",
+                       threads=args.threads, data_dir=args.data_dir,
                        results_dir=args.results_dir, run_id=args.run_id, resume=args.resume)
     print(console_table(results))
     print(f"wrote {Path(args.results_dir) / results['run_id'] / 'results.json'} ({time.perf_counter() - started:.1f} s)")
@@ -236,6 +237,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--n-bootstrap", type=positive_int, default=1000,
                    help="bootstrap resamples for CIs and paired p-values (default 1000)")
     e.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 (default cpu)")
+    compute_flags(e, "float32")
     e.add_argument("--results-dir", default="results", help="where run folders go (default ./results)")
     e.add_argument("--run-id", help="folder under --results-dir (default: evaluate-TASK)")
     e.add_argument("--resume", action="store_true", help="continue that folder's run, redoing nothing finished")
@@ -247,8 +249,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--results-dir", default="results", help="where run folders go (default ./results)")
     r.add_argument("--resume", action="store_true", help="continue a run: finished samples and speed passes are kept")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: the suite's)")
-    r.add_argument("--dtype", help="float32, bfloat16, float16 (default: the suite's)")
-    r.add_argument("--threads", type=positive_int, help="torch CPU threads")
+    compute_flags(r, "the suite's")
     r.add_argument("--tasks", help="comma-separated subset of the suite's tasks")
     r.add_argument("--systems", help="comma-separated subset of the suite's systems")
     r.add_argument("--limit", type=positive_int, help="quality items per task (a seeded sample)")
@@ -283,6 +284,12 @@ def parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:  # each adds its own sub-command; heavy imports stay inside its handler
         importlib.import_module(module).register(sub)
     return p
+
+
+def compute_flags(p: argparse.ArgumentParser, dtype_default: str) -> None:
+    """The flags `run` and `evaluate` share for how the models compute."""
+    p.add_argument("--dtype", help=f"float32, bfloat16, float16 (default: {dtype_default})")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: the available cores)")
 
 
 def include_path(p: argparse.ArgumentParser) -> None:

@@ -133,3 +133,10 @@ def test_the_python_api_is_the_same_run_as_the_command(tiny, task, tmp_path):
     assert results == json.loads((tmp_path / "api" / "evaluate-tiny-task" / "results.json").read_text())
     quality = lambda r: [(e["system"], e["quality"]) for e in r["results"]]  # noqa: E731
     assert quality(results) == quality(from_cli) and [e["n"] for e in results["results"]] == [4, 4]
+
+
+def test_evaluate_takes_the_compute_flags_run_takes(tiny, task, tmp_path):
+    assert main(["evaluate", str(task), "--system", f"llm=hf-causal:source={tiny['llama']}", "--limit", "2",
+                 "--n-bootstrap", "10", "--threads", "1", "--dtype", "float32", "--results-dir", str(tmp_path)]) == 0
+    state = json.loads((tmp_path / "evaluate-tiny-task" / "suite.json").read_text())
+    assert state["suite"]["threads"] == 1 and state["suite"]["dtype"] == "float32"
