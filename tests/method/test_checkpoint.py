@@ -243,3 +243,23 @@ def test_checkpoint_files_all_get_the_umask_mode(tiny, tmp_path):
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.rglob("*") if p.is_file()}
     assert set(modes.values()) == {0o644}, modes  # safetensors alone writes model.safetensors 0600
+
+
+def test_a_crash_between_the_renames_of_a_replacing_save_loses_no_checkpoint(tiny, tmp_path, monkeypatch):
+    model, _ = build(tiny, "llama")
+    path = checkpoint.save(model, tmp_path / "final", {"which": "old"})
+    real_rename = Path.rename
+
+    def crash_on_the_second(self, target):  # the old copy moved aside, then the process dies
+        if self.name.endswith(".partial"):
+            raise KeyboardInterrupt
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", crash_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(model, path, {"which": "new"})
+    monkeypatch.setattr(Path, "rename", real_rename)
+    assert not path.exists() and path.with_name("final.old").exists()  # the window the old save had
+    assert checkpoint.read_meta(path)["which"] == "new"  # recovered: the complete new copy put in place
+    assert not path.with_name("final.old").exists() and not path.with_name("final.partial").exists()
+    assert torch.equal(greedy(checkpoint.load(path)), greedy(model))

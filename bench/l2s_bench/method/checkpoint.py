@@ -41,7 +41,9 @@ def file_sha256(path: Path) -> str:
 
 
 def save(model: LLMToSLM, path: str | Path, extra: dict | None = None) -> Path:
-    """Write atomically: a `.partial` folder renamed into place, so a crash never leaves half a checkpoint."""
+    """Write atomically: a `.partial` folder renamed into place, so a crash never leaves half a checkpoint;
+    an old checkpoint at `path` is moved aside first and deleted last, so a crash between the two renames
+    leaves both (`recover`, which every read runs, puts the new one in place)."""
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -60,12 +62,28 @@ def save(model: LLMToSLM, path: str | Path, extra: dict | None = None) -> Path:
         **(extra or {}),
     }
     (partial / "l2s.json").write_text(json.dumps(meta, indent=2))
-    shutil.rmtree(path, ignore_errors=True)
+    replaced = path.with_name(path.name + ".old")  # the old copy is kept until the new one is in place
+    shutil.rmtree(replaced, ignore_errors=True)
+    if path.exists():
+        path.rename(replaced)
     partial.rename(path)
+    shutil.rmtree(replaced, ignore_errors=True)
     return path
 
 
+def recover(path: str | Path) -> None:
+    """After a crash inside `save` between its two renames (`path` gone, `path.old` kept): the new copy is
+    complete (it was written before the old one moved), so it is put in place; else the old one is."""
+    path = Path(path)
+    replaced, partial = path.with_name(path.name + ".old"), path.with_name(path.name + ".partial")
+    if path.exists() or not replaced.exists():
+        return
+    (partial if (partial / "l2s.json").exists() else replaced).rename(path)
+    shutil.rmtree(replaced, ignore_errors=True)
+
+
 def read_meta(path: str | Path) -> dict:
+    recover(path)
     meta_file = Path(path) / "l2s.json"
     if not meta_file.exists():
         raise BenchError(f"{path} is not an l2s-bench checkpoint (no l2s.json)")
