@@ -406,12 +406,12 @@ def test_a_run_folder_being_trained_by_another_process_is_refused(tiny, pairs_js
     import sys
 
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from l2s_bench.method.train import hold_lock; h = hold_lock(Path(sys.argv[1])); "
+                               "from l2s_bench.folder_lock import hold; h = hold(Path(sys.argv[1]), 'training'); "
                                "print('held', flush=True); time.sleep(60)", str(tmp_path / "run")],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(BenchError, match="being trained by another process"):
+        with pytest.raises(BenchError, match=rf"in use by another process \(pid {holder.pid}\): training"):
             train.train(write_config(tmp_path, tiny, pairs_jsonl))
     finally:
         holder.kill()

@@ -140,3 +140,24 @@ def test_evaluate_takes_the_compute_flags_run_takes(tiny, task, tmp_path):
                  "--n-bootstrap", "10", "--threads", "1", "--dtype", "float32", "--results-dir", str(tmp_path)]) == 0
     state = json.loads((tmp_path / "evaluate-tiny-task" / "suite.json").read_text())
     assert state["suite"]["threads"] == 1 and state["suite"]["dtype"] == "float32"
+
+
+def test_a_second_run_into_a_run_folder_in_use_is_refused_naming_the_holder(tiny, task, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "res" / "busy"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from l2s_bench.folder_lock import hold; h = hold(Path(sys.argv[1]), 'a suite run'); "
+                               "print('held', flush=True); time.sleep(60)", str(folder)], stdout=subprocess.PIPE, text=True)
+    args = ["evaluate", str(task), "--system", f"llm=hf-causal:source={tiny['llama']}", "--limit", "2",
+            "--n-bootstrap", "10", "--results-dir", str(tmp_path / "res"), "--run-id", "busy"]
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(args) == 2
+        assert f"in use by another process (pid {holder.pid}): a suite run" in capsys.readouterr().err
+        assert not (folder / "suite.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(args) == 0  # the lock dies with its process

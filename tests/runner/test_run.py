@@ -22,6 +22,7 @@ from l2s_bench.cli import main
 from l2s_bench.config import config_hash
 from l2s_bench.errors import BenchError
 from l2s_bench.method import train
+from l2s_bench import folder_lock
 import l2s_bench.models
 import l2s_bench.runner.provenance
 from l2s_bench.runner.results import entry, load
@@ -458,11 +459,11 @@ def test_parallel_trainings_run_as_subprocesses_and_a_failure_names_its_log(benc
     raw["systems"]["slm"]["overrides"] = {"out": str(tmp_path / "runs" / "again")}  # two jobs: subprocesses
     raw["systems"]["l2s"]["overrides"] = {"out": str(tmp_path / "runs" / "busy")}
     path.write_text(yaml.safe_dump(raw))
-    held = train.hold_lock(tmp_path / "runs" / "busy")  # another process trains there: the subprocess fails
+    held = folder_lock.hold(tmp_path / "runs" / "busy", "training")  # another trains there: the subprocess fails
     with pytest.raises(BenchError, match=r"training tiny-kjv-l2s failed \(exit 2\); log tail") as err:
         l2s_bench.runner.run.train_missing(load_suite(path), [task], tmp_path / "logs")
     held.close()
-    assert "is being trained by another process" in str(err.value) and "rerun with --resume" in str(err.value)
+    assert "is in use by another process" in str(err.value) and "rerun with --resume" in str(err.value)
 
 
 def test_the_suite_device_and_data_dir_reach_training_where_the_config_differs(bench_root, tmp_path):

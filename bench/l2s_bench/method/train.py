@@ -11,7 +11,6 @@ without a checkpoint on disk per point; see `l2s_bench.runner.curves`) and canno
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
 import math
@@ -25,7 +24,7 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
-from l2s_bench import machine, parallel
+from l2s_bench import folder_lock, machine, parallel
 from l2s_bench.config import config_hash, from_dict, load_yaml
 from l2s_bench.data import load_records, subsample
 from l2s_bench.errors import BenchError, did_you_mean
@@ -319,7 +318,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
         log.info("%s is already trained with this config; reusing it", run_dir / "final")
         return run_dir / "final"
     main = parallel.is_main()  # with several ranks (l2s_bench.parallel) rank 0 writes, all train (DDP)
-    lock = hold_lock(run_dir) if main else None  # noqa: F841  (held until this function returns)
+    lock = folder_lock.hold(run_dir, "training") if main else None  # noqa: F841  (held until this returns)
     latest = checkpoint.latest(run_dir)
     if latest and not resume:
         raise BenchError(f"{run_dir} already holds {latest.name}; pass --resume to continue it or choose another out")
@@ -444,19 +443,6 @@ def _curve_point(callback: CurveCallback, step: int, tokens_seen: int, model: LL
         callback(step, tokens_seen, model)
     model.train(training)
     return time.perf_counter() - began
-
-
-def hold_lock(run_dir: Path):
-    """An exclusive lock on a run folder (released when the returned file is closed or the process
-    ends): two processes training into one folder would overwrite each other's checkpoints."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / ".lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise BenchError(f"{run_dir} is being trained by another process; wait for it, or choose another out") from None
-    return handle
 
 
 def _trained_meta(path: Path) -> dict:

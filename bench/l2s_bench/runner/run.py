@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from l2s_bench import data, machine, parallel
+from l2s_bench import data, folder_lock, machine, parallel
 from l2s_bench.config import config_hash, deep_merge
 from l2s_bench.errors import BenchError
 from l2s_bench.method import checkpoint, train, tuned
@@ -71,11 +71,21 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     """Run (or continue) a suite into `run_dir`; returns the results dict also written to results.json."""
     run_dir = Path(run_dir)
     state = run_dir / "suite.json"
-    if state.exists() and not resume:
-        raise BenchError(f"{run_dir} already holds a run; pass --resume to continue it or --run-id for a new one")
     check_not_newer(run_dir / "results.json")
     check_adapters(suite)
     parallel.setup(suite.device)  # one of several ranks (l2s_bench.parallel), where a launcher started it
+    lock = folder_lock.hold(run_dir, "a suite run") if parallel.is_main() else None
+    try:
+        return _run_locked(suite, run_dir, state, resume)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _run_locked(suite: Suite, run_dir: Path, state: Path, resume: bool) -> dict:
+    """`run_suite` under its run folder's lock."""
+    if state.exists() and not resume:  # checked under the lock: two runs started together cannot both pass
+        raise BenchError(f"{run_dir} already holds a run; pass --resume to continue it or --run-id for a new one")
     machine.set_threads(suite.threads or max(1, machine.available_cores() // parallel.world()))
     started = time.perf_counter()
     sittings = json.loads(state.read_text()).get("sittings", []) if state.exists() else []
