@@ -73,16 +73,17 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     state = run_dir / "suite.json"
     check_not_newer(run_dir / "results.json")
     check_adapters(suite)
-    parallel.setup(suite.device)  # one of several ranks (l2s_bench.parallel), where a launcher started it
+    tasks = [get_task(name) for name in suite.tasks]  # a suite may name a task by its YAML path; a bad one
+    parallel.setup(suite.device)  # fails before the run folder exists; one of several ranks (l2s_bench.parallel)
     lock = folder_lock.hold(run_dir, "a suite run") if parallel.is_main() else None
     try:
-        return _run_locked(suite, run_dir, state, resume)
+        return _run_locked(suite, tasks, run_dir, state, resume)
     finally:
         if lock is not None:
             lock.close()
 
 
-def _run_locked(suite: Suite, run_dir: Path, state: Path, resume: bool) -> dict:
+def _run_locked(suite: Suite, tasks: list[Task], run_dir: Path, state: Path, resume: bool) -> dict:
     """`run_suite` under its run folder's lock."""
     if state.exists() and not resume:  # checked under the lock: two runs started together cannot both pass
         raise BenchError(f"{run_dir} already holds a run; pass --resume to continue it or --run-id for a new one")
@@ -95,7 +96,6 @@ def _run_locked(suite: Suite, run_dir: Path, state: Path, resume: bool) -> dict:
                      "processes": parallel.world()})
     record = {"suite": suite.to_dict(), "run_id": run_dir.name, "provenance": prov, "sittings": sittings}
     parallel.barrier()  # every rank has checked the folder before rank 0 writes to it
-    tasks = [get_task(name) for name in suite.tasks]  # a suite may name a task by its YAML path
     if parallel.is_main():
         write_json(record, state)
         for task in tasks:
