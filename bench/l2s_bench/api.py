@@ -18,7 +18,7 @@ from l2s_bench.runner.suite import QualitySpec, Suite, load_suite, one_task
 
 
 def evaluate(task: str, systems: list[str], *, split: str = "test", limit: int | None = None, batch_size: int = 16,
-             n_bootstrap: int = 1000, device: str = "cpu", dtype: str = "float32", threads: int | None = None,
+             n_bootstrap: int = 1000, device: str = "cpu", dtype: str | None = None, threads: int | None = None,
              data_dir: str | None = None, results_dir: str | Path = "results", run_id: str | None = None,
              resume: bool = False) -> dict:
     """Quality of `systems` (each `NAME[@ROLE]=ADAPTER[:k=v,...]`, as `--system`) on one task (a name or a

@@ -72,7 +72,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     results = evaluate(args.task, args.system, split=args.split, limit=args.limit, batch_size=args.batch_size,
-                       n_bootstrap=args.n_bootstrap, device=args.device, dtype=args.dtype or "float32",
+                       n_bootstrap=args.n_bootstrap, device=args.device, dtype=args.dtype,
                        threads=args.threads, data_dir=args.data_dir,
                        results_dir=args.results_dir, run_id=args.run_id, resume=args.resume)
     print(console_table(results))

@@ -38,3 +38,12 @@ def test_without_samples_there_is_no_instance_page(tmp_path):
     report.build([load(run_dir)], tmp_path / "out", [run_dir])
     assert not (tmp_path / "out" / "instances.html").exists()
     assert 'href="instances.html"' not in (tmp_path / "out" / "leaderboard.html").read_text()
+
+
+def test_a_task_whose_systems_wrote_nothing_yet_is_left_out(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "samples" / "kjv-web").mkdir(parents=True)
+    shutil.copy(RUN / "results.json", run_dir / "results.json")
+    shutil.copy(RUN / "samples" / "kjv-web" / "_manifest.json", run_dir / "samples" / "kjv-web" / "_manifest.json")
+    report.build([load(run_dir)], tmp_path / "out", [run_dir])  # the manifest alone: no items to show
+    assert not (tmp_path / "out" / "instances.html").exists()

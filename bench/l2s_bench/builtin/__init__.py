@@ -33,8 +33,8 @@ def include(folders: list[str]) -> None:
     if missing:
         raise BenchError(f"--include-path: not a folder: {', '.join(missing)}")
     known = [p for p in os.environ.get(INCLUDE_ENV, "").split(os.pathsep) if p]
-    new = [str(Path(f).resolve()) for f in folders if str(Path(f).resolve()) not in known]
-    os.environ[INCLUDE_ENV] = os.pathsep.join([*known, *new])
+    given = [str(Path(f).resolve()) for f in folders]
+    os.environ[INCLUDE_ENV] = os.pathsep.join(dict.fromkeys([*known, *given]))  # in order, each once
 
 
 def shipped(kind: str) -> Path:

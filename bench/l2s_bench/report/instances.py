@@ -76,7 +76,8 @@ def _tasks(run: dict, folder: Path) -> list[dict]:
         entries = [e for e in run["results"] if e["task"] == task]
         outputs = {e["system"]: _by_id(folder / "samples" / task / f"{e['system']}.jsonl") for e in entries}
         outputs = {s: rows for s, rows in outputs.items() if rows}
-        out.append(_table(run, task, info, manifest, entries, outputs))
+        if outputs:  # a run folder whose systems wrote nothing yet has no items to show
+            out.append(_table(run, task, info, manifest, entries, outputs))
     return out
 
 
@@ -98,12 +99,14 @@ def _table(run: dict, task: str, info: dict, manifest: dict, entries: list[dict]
     header = ["id"] + (["slice"] if slices else []) + ["source", "reference"]
     for system in outputs:
         header += [system] + ([f"{system} {primary}"] if scores[system] is not None else [])
+    def source(item: str) -> str:  # as stored with the samples; older samples: what copy_source printed
+        stored = next((by_id[item]["source"] for by_id in outputs.values() if by_id.get(item, {}).get("source")), None)
+        return stored or (outputs[copy][item]["prediction"] if copy and item in outputs[copy] else R.MISSING)
+
     rows = []
     for k, item in enumerate(ids):
-        source = next((rows_[item].get("source") for rows_ in outputs.values() if rows_.get(item, {}).get("source")),
-                      None) or (outputs[copy][item]["prediction"] if copy and item in outputs[copy] else R.MISSING)
         cells = [_cell(item, "text")] + ([_cell(slices.get(item, ""), "text")] if slices else [])
-        cells += [_cell(source, "out"), _cell(first[item]["reference"] if item in first else R.MISSING, "out")]
+        cells += [_cell(source(item), "out"), _cell(first[item]["reference"] if item in first else R.MISSING, "out")]
         for system, by_id in outputs.items():
             cells.append(_cell(by_id[item]["prediction"] if item in by_id else R.MISSING, "out"))
             if scores[system] is not None:

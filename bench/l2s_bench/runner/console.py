@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import io
 
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
 from l2s_bench.runner.verdict import ALPHA, BELOW, TIED, TRAINED, passed, verdict_of
 
 
@@ -30,30 +35,22 @@ def _quality(part: dict, primary: str) -> list[str]:
     return [_ci(q), _num((q or {}).get("p_vs_llm"), "{:.3f}"), _num((q or {}).get("p_vs_slm"), "{:.3f}"), verdict]
 
 
-def _render(table) -> str:
+def _render(table: Table) -> str:
     """A rich table as plain text (no colour, no wrapping): the same string on a terminal, in a log, in a test."""
-    from rich.console import Console
-
     out = Console(width=400, color_system=None, force_terminal=False, record=True, file=io.StringIO())
     out.print(table)
     return "\n".join(line.rstrip() for line in out.export_text().splitlines())
 
 
-def _table(title: str, headers: list[str]):
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
+def _table(title: str, headers: list[str]) -> Table:
     table = Table(title=escape(title), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for i, header in enumerate(headers):
         table.add_column(escape(header), justify="left" if i < 2 or header == "vs trivial" else "right", no_wrap=True)
     return table
 
 
-def _row(table, *cells: str) -> None:
+def _row(table: Table, *cells: str) -> None:
     """Cells as text, never as rich markup ("[test]", "[1.00, 1.02]" are values)."""
-    from rich.markup import escape
-
     table.add_row(*(escape(c) for c in cells))
 
 
@@ -72,9 +69,9 @@ def console_table(results: dict) -> str:
         for e in here:
             speed = e.get("speed") or {}
             _row(table, e["system"], e["role"], *_quality(e, primary),
-                          _num((speed.get("latency_ms") or {}).get("median"), "{:.1f}"), _num(speed.get("ttft_ms"), "{:.1f}"),
-                          _num(speed.get("tpot_ms"), "{:.2f}"), _num(speed.get("tokens_per_s"), "{:.1f}"),
-                          _ci(e.get("speedup_vs_llm")))
+                 _num((speed.get("latency_ms") or {}).get("median"), "{:.1f}"), _num(speed.get("ttft_ms"), "{:.1f}"),
+                 _num(speed.get("tpot_ms"), "{:.2f}"), _num(speed.get("tokens_per_s"), "{:.1f}"),
+                 _ci(e.get("speedup_vs_llm")))
         lines += ["", _render(table)]
         for value in info.get("slices") or []:
             parts = [(e, e["slices"][value]) for e in here if value in (e.get("slices") or {})]

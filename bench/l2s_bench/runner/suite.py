@@ -183,7 +183,7 @@ def parse_system(text: str) -> tuple[str, SystemDef]:
 
 
 def one_task(task: str, systems: list[str], device: str = "cpu", data_dir: str | None = None,
-             quality: QualitySpec | None = None, dtype: str = "float32", threads: int | None = None) -> Suite:
+             quality: QualitySpec | None = None, dtype: str | None = None, threads: int | None = None) -> Suite:
     """The suite behind `l2s-bench evaluate`: named systems on one task, quality only, no speed pass."""
     defs: dict[str, SystemDef] = {}
     for text in systems:
@@ -192,7 +192,7 @@ def one_task(task: str, systems: list[str], device: str = "cpu", data_dir: str |
             raise BenchError(f"system name '{name}' is used twice")
         defs[name] = system
     suite = Suite(suite=f"evaluate-{Path(task).stem}", tasks=[task], systems=defs, device=device, data_dir=data_dir,
-                  dtype=dtype, threads=threads,
+                  threads=threads, **({"dtype": dtype} if dtype else {}),  # else the Suite's default
                   quality=quality or QualitySpec(), speed=SpeedSpec(enabled=False),
                   description="one-off evaluation: quality of the named systems, no speed pass")
     check(suite, "evaluate")
