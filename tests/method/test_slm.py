@@ -169,3 +169,12 @@ def test_config_init_is_seeded_and_uses_the_llm_tokenizer(tiny):
     assert pretrained.weights_hash(a) == pretrained.weights_hash(b) != pretrained.weights_hash(c)
     with pytest.raises(BenchError, match="model_type"):
         slm.build(SLMSpec(init="config", config={"hidden_size": 8}), llm, [])
+
+
+def test_adding_lora_shows_the_user_no_library_deprecation_warning(tiny, recwarn):
+    from transformers import AutoModelForCausalLM
+
+    from l2s_bench.method.slm import add_lora
+
+    add_lora(AutoModelForCausalLM.from_pretrained(tiny["llama"]), r=2, alpha=4)
+    assert not [w for w in recwarn if "is_gradient_checkpointing" in str(w.message)]

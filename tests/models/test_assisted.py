@@ -56,6 +56,19 @@ def test_greedy_assisted_output_is_the_llms_own(tiny, checkpoints, min_new_token
     assert assisted.hash.startswith(llm.hash + "+") and assisted.hash != llm.hash
 
 
+def test_forced_length_drafting_logs_no_transformers_internal_warning(tiny, checkpoints, caplog):
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_propagation()  # transformers' warnings reach caplog as they reach the user's log
+    try:
+        assisted = get_adapter("assisted", assistant=checkpoints["slm"], source=tiny["llama"], chat=True,
+                               reserve_new_tokens=10)
+        assisted.generate_ids(PROMPTS[:2], GenSettings(max_new_tokens=10, min_new_tokens=10))
+    finally:
+        hf_logging.disable_propagation()
+    assert not [r for r in caplog.records if "MinNewTokensLengthLogitsProcessor" in r.getMessage()]
+
+
 def test_counters_count_llm_forwards_and_generated_tokens(tiny, checkpoints):
     assisted = get_adapter("assisted", assistant=checkpoints["slm"], source=tiny["llama"], chat=True,
                            reserve_new_tokens=10)

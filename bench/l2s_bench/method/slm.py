@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -128,8 +129,10 @@ def add_lora(model: PreTrainedModel, r: int, alpha: int) -> PreTrainedModel:
     from peft import LoraConfig, get_peft_model
 
     model.requires_grad_(False)
-    model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, target_modules="all-linear",
-                                             lora_dropout=0.0)).get_base_model()
+    with warnings.catch_warnings():  # peft reads transformers' deprecated `is_gradient_checkpointing`: their
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)  # matter
+        model = get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, target_modules="all-linear",
+                                                 lora_dropout=0.0)).get_base_model()
     model.config.l2s_lora = {"r": r, "alpha": alpha}
     return model
 

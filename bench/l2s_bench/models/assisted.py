@@ -11,6 +11,7 @@ generated tokens per LLM forward (1.0 = no draft token ever accepted).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -21,6 +22,18 @@ from l2s_bench.models import MODELS
 from l2s_bench.models.base import Encoded, GenSettings, strip_generated
 from l2s_bench.models.hf import HFAdapter
 from l2s_bench.tokens import pad_id
+
+
+class _InternalDuplicate(logging.Filter):
+    """transformers' assisted generation hands the LLM's `MinNewTokensLengthLogitsProcessor` to the
+    assistant's `generate`, which builds its own from `min_new_tokens` and warns that the passed one takes
+    precedence: a message about transformers' internals, nothing a user can act on, so it is dropped here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "MinNewTokensLengthLogitsProcessor" not in record.getMessage()
+
+
+GENERATION_LOG = logging.getLogger("transformers.generation.utils")
 
 
 class Drafted(HFAdapter):
@@ -49,15 +62,22 @@ class Drafted(HFAdapter):
         tok = self.tokenizer
         pad = pad_id(tok)
         ids, mask = encoded.inputs["input_ids"], encoded.inputs["attention_mask"]
-        rows = []
-        for i in range(ids.shape[0]):
-            torch.manual_seed(gen.seed)
-            row = ids[i:i + 1, mask[i].bool()]
-            out = self.model.generate(input_ids=row, attention_mask=torch.ones_like(row), **self.draft_kwargs(),
-                                      **gen.generate_kwargs(self.device), eos_token_id=tok.eos_token_id, pad_token_id=pad)
-            rows += strip_generated(out[:, row.shape[1]:], tok)
-            self.counters["generated_tokens"] += out.shape[1] - row.shape[1]
+        rows, quiet = [], _InternalDuplicate()
+        GENERATION_LOG.addFilter(quiet)
+        try:
+            for i in range(ids.shape[0]):
+                rows += self._decode_one(ids[i:i + 1, mask[i].bool()], gen, tok, pad)
+        finally:
+            GENERATION_LOG.removeFilter(quiet)
         return rows
+
+    def _decode_one(self, row: torch.Tensor, gen: GenSettings, tok, pad: int) -> list[list[int]]:
+        """One prompt (its unpadded ids, 1 x n), drafted and verified."""
+        torch.manual_seed(gen.seed)
+        out = self.model.generate(input_ids=row, attention_mask=torch.ones_like(row), **self.draft_kwargs(),
+                                  **gen.generate_kwargs(self.device), eos_token_id=tok.eos_token_id, pad_token_id=pad)
+        self.counters["generated_tokens"] += out.shape[1] - row.shape[1]
+        return strip_generated(out[:, row.shape[1]:], tok)
 
 
 @MODELS.register("assisted")
