@@ -211,6 +211,30 @@ def test_pareto_one_point_per_run_and_system_with_both_whiskers(cpu, gpu, task, 
     assert len({colors["llm"], colors["slm"], colors["l2s"], colors["assisted"]}) == 4
 
 
+def test_pareto_joins_the_slm_sizes_of_a_run_into_one_curve_per_method(cpu):
+    run = copy.deepcopy(cpu)
+    task = "kjv-web"
+    for role in ("slm", "l2s"):
+        small = next(e for e in run["results"] if e["task"] == task and e["role"] == role)
+        big = copy.deepcopy(small)
+        big["system"] = f"{role}-8"
+        big["speedup_vs_llm"]["value"] = small["speedup_vs_llm"]["value"] / 2
+        big["speedup_vs_llm"]["ci"] = [c / 2 for c in small["speedup_vs_llm"]["ci"]]
+        big["quality"]["chrf"]["value"] = small["quality"]["chrf"]["value"] + 1
+        big["quality"]["chrf"]["ci"] = [c + 1 for c in small["quality"]["chrf"]["ci"]]
+        run["results"].append(big)
+    ax, containers = _containers(report.pareto([run], task))
+    assert {"default-cpu: slm-8", "default-cpu: l2s-8"} <= {c.get_label() for c in containers}
+    solid = [l for l in ax.get_lines() if l.get_linestyle() == "-" and len(l.get_xdata()) == 2]
+    curves = {l.get_color(): sorted(zip(map(float, l.get_xdata()), map(float, l.get_ydata()))) for l in solid}
+    for role in ("slm", "l2s"):
+        points = sorted((e["speedup_vs_llm"]["value"], e["quality"]["chrf"]["value"]) for e in run["results"]
+                        if e["task"] == task and e["role"] == role)
+        assert curves[report.plot.ROLE_STYLE[role][0]] == points
+    assert not [l for l in _containers(report.pareto([cpu], task))[0].get_lines()
+                if l.get_linestyle() == "-" and len(l.get_xdata()) == 2 and l.get_color() == report.plot.ROLE_STYLE["slm"][0]]
+
+
 def test_frontier_keeps_only_undominated_points():
     points = [(1.0, 55.1), (1.6, 55.0), (3.9, 52.6), (6.0, 39.9), (3.0, 50.0), (1.2, 54.0)]
     assert report.frontier(points) == [(1.0, 55.1), (1.6, 55.0), (3.9, 52.6), (6.0, 39.9)]
@@ -297,6 +321,8 @@ def test_rows_say_what_each_trained_system_learned_from_and_lookup_on_the_tuned_
     primary = run["tasks"][task]["primary_metric"]
     assert cell(row(run, l2s, [primary]), "trained", primary)[0] == (
         "teacher outputs of tuned:0123456789abcdef; features of tuned:0123456789abcdef; 4 layers")
+    l2s["baseline"] = "slm-4"  # several SLM sizes: the one its p vs SLM is against
+    assert cell(row(run, l2s, [primary]), "trained", primary)[0].endswith("; 4 layers; p vs slm-4")
     assert "teacher outputs of tuned:0123456789abcdef" in markdown([run])
     lookup = next(e for e in run["results"] if e["role"] == "assisted")
     lookup.update(quality_from="llm-ft", agreement_with_llm={"same": 3, "n": 4, "backend": "eager"})

@@ -510,6 +510,35 @@ def test_one_training_config_serves_every_trained_role(bench_root, tmp_path, mon
     assert (tmp_path / "runs" / "tiny-kjv" / "slm" / "final" / "l2s.json").exists()
 
 
+def test_two_slm_sizes_each_l2s_scored_against_its_own_size(bench_root, tmp_path, monkeypatch, capsys):
+    """A suite with the 1-layer SLM and L2S and a 2-layer pair: each L2S's p vs SLM is against the SLM of
+    its size, the manifest and results say which, and pairing an L2S with an SLM of another size fails."""
+    monkeypatch.setenv("L2S_BENCH_CACHE", str(bench_root / "cache"))
+    raw = yaml.safe_load((bench_root / "tiny.yaml").read_text())
+    two = {"slm": {"layers": 2}, "out": str(tmp_path / "runs" / "{name}")}
+    raw["systems"] = {"llm": raw["systems"]["llm"], "slm": raw["systems"]["slm"], "l2s": raw["systems"]["l2s"]}
+    for role in ("slm", "l2s"):
+        raw["systems"][f"{role}-2"] = {**raw["systems"][role], "overrides": {**two, "out": str(tmp_path / "runs" / role)}}
+    raw["systems"]["l2s"]["baseline"] = "slm"
+    raw["systems"]["l2s-2"]["baseline"] = "slm-2"
+    path = tmp_path / "sizes.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(path), "--results-dir", str(tmp_path / "results"), "--run-id", "sizes", "--no-speed",
+                 "--limit", "4"]) == 0
+    data = load(tmp_path / "results" / "sizes")
+    by = {e["system"]: e for e in data["results"]}
+    assert by["l2s"]["baseline"] == "slm" and by["l2s-2"]["baseline"] == "slm-2" and "baseline" not in by["slm-2"]
+    assert by["slm-2"]["trained"]["layers"] == by["l2s-2"]["trained"]["layers"] == 2
+    assert by["l2s"]["trained"]["layers"] == 1
+    assert all("p_vs_slm" in by[s]["quality"]["chrf"] for s in ("l2s", "l2s-2"))
+    raw["systems"]["l2s-2"]["baseline"] = "slm"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(path), "--results-dir", str(tmp_path / "results"), "--run-id", "mixed", "--no-speed",
+                 "--limit", "4"]) == 2
+    assert "L2S 'l2s-2' has a 2-layer SLM but its baseline 'slm' 1 layers" in capsys.readouterr().err
+    assert not (tmp_path / "results" / "mixed" / "results.json").exists()
+
+
 def test_score_rescores_from_stored_samples_alone(reference, tmp_path, monkeypatch, capsys):
     run = copy_run(reference, tmp_path)
     (run / "results.json").unlink()

@@ -36,6 +36,20 @@ def test_l2s_is_compared_with_llm_and_slm(monkeypatch):
     assert again == out  # seeded: same inputs, same CIs and p-values
 
 
+def test_each_l2s_is_compared_with_its_own_slm_baseline():
+    task = get_task("kjv-web")
+    outputs = {"llm": GOOD, "slm": BAD, "l2s": MID, "slm-8": MID, "l2s-8": MID}
+    roles = {"llm": "llm", "slm": "slm", "l2s": "l2s", "slm-8": "slm", "l2s-8": "l2s"}
+    out = score_task(task, REFS, outputs, roles, n_bootstrap=200, baselines={"l2s": "slm", "l2s-8": "slm-8"})
+    chrf = {s: out[s]["quality"]["chrf"] for s in out}
+    assert chrf["l2s"]["p_vs_slm"] < 0.05  # MID beats BAD
+    assert chrf["l2s-8"]["p_vs_slm"] > 0.5  # the same outputs as its own size's SLM, not compared with the weaker one
+    assert "p_vs_slm" not in chrf["slm-8"]
+    one = score_task(task, REFS, {"llm": GOOD, "slm": BAD, "l2s": MID}, {"llm": "llm", "slm": "slm", "l2s": "l2s"},
+                     n_bootstrap=200)  # an older run: no baselines recorded, the one slm is the baseline
+    assert one["l2s"]["quality"]["chrf"]["p_vs_slm"] == chrf["l2s"]["p_vs_slm"]
+
+
 def test_empty_predictions_are_counted_not_fatal():
     task = get_task("debian-sum")
     out = score_task(task, REFS[:4], {"slm": ["", "", REFS[2], " "]}, {"slm": "slm"}, n_bootstrap=50)

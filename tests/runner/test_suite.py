@@ -154,7 +154,7 @@ def test_l2s_reads_a_tuned_llm_and_both_small_systems_learn_from_one_teacher(tmp
     suite = load_suite(write_suite(tmp_path, systems=systems))
     assert suite.systems["l2s"].llm == "llm-ft" and suite.systems["slm"].teacher == "llm-ft"
     systems["slm"] = dict(SYSTEMS["slm"], teacher="llm")  # the zero-shot LLM as teacher: allowed, but not for one only
-    with pytest.raises(BenchError, match="the SLM baseline and L2S learn from different teachers"):
+    with pytest.raises(BenchError, match="L2S .l2s. and its SLM baseline .slm. learn from different teachers"):
         load_suite(write_suite(tmp_path, systems=systems))
 
 
@@ -183,6 +183,30 @@ def test_assisted_needs_a_trained_assistant(tmp_path):
 def test_two_llms_are_refused(tmp_path):
     systems = dict(SYSTEMS, big={"role": "llm", "adapter": "hf-causal"})
     with pytest.raises(BenchError, match="more than one system has role 'llm'"):
+        load_suite(write_suite(tmp_path, systems=systems))
+
+
+def test_two_slm_sizes_each_with_its_l2s(tmp_path):
+    """Several SLM sizes share a suite (a Pareto per method); each L2S names its SLM baseline once there are
+    several, and an L2S may not learn from other labels than its baseline."""
+    from l2s_bench.runner.suite import slm_baselines
+
+    eight = {"overrides": {"slm": {"layers": 8}}}
+    systems = dict(SYSTEMS, **{"slm-8": dict(SYSTEMS["slm"], **eight),
+                               "l2s-8": dict(SYSTEMS["l2s"], **eight, baseline="slm-8")})
+    with pytest.raises(BenchError, match="systems.l2s: the suite has several SLM baselines .slm, slm-8.; name this"):
+        load_suite(write_suite(tmp_path, systems=systems))
+    systems["l2s"] = dict(SYSTEMS["l2s"], baseline="slm")
+    suite = load_suite(write_suite(tmp_path, systems=systems))
+    assert slm_baselines(suite.systems) == {"l2s": "slm", "l2s-8": "slm-8"}
+    assert slm_baselines(load_suite("default").systems) == {"l2s": "slm"}  # one SLM: no baseline: needed
+    with pytest.raises(BenchError, match="'slm-9' is not an slm system of this suite; did you mean 'slm-8'"):
+        load_suite(write_suite(tmp_path, systems=dict(systems, **{"l2s-8": dict(systems["l2s-8"], baseline="slm-9")})))
+    with pytest.raises(BenchError, match="systems.slm-8.baseline: only an l2s system takes baseline:"):
+        load_suite(write_suite(tmp_path, systems=dict(systems, **{"slm-8": dict(systems["slm-8"], baseline="slm")})))
+    systems["llm-ft"] = LLM_FT
+    systems["l2s-8"] = dict(systems["l2s-8"], teacher="llm-ft")
+    with pytest.raises(BenchError, match="L2S 'l2s-8' and its SLM baseline 'slm-8' learn from different teachers"):
         load_suite(write_suite(tmp_path, systems=systems))
 
 

@@ -1,5 +1,6 @@
 """The speed/quality trade-off of one task: x = speedup vs the LLM, y = the primary metric, 95% CIs as
-whiskers on both axes, each run's Pareto frontier as a staircase, each trivial baseline as a floor
+whiskers on both axes, each run's Pareto frontier as a staircase, the SLM sizes of a run (and their
+L2S) joined as one curve per method, each trivial baseline as a floor
 (the bar, the one the verdicts were judged against, drawn thicker). And a task's learning curves
 (`results["curves"]`): the primary metric against optimizer steps and against training tokens, so
 where each trained system crosses the bar, and whether L2S gets there before its SLM, can be read off.
@@ -51,7 +52,7 @@ def pareto(runs: list[dict], task: str) -> "Figure":
     ax = fig.add_subplot()
     roles, labels, timed_rows = [], [], []
     for k, run in enumerate(runs):
-        points = []
+        points, by_role = [], {}
         run_rows = R.rows([run], task)
         bar = next((r["bar"] for r in run_rows if r["bar"]), None)
         for r in run_rows:
@@ -75,6 +76,12 @@ def pareto(runs: list[dict], task: str) -> "Figure":
             labels.append((x, y, r["system"] + (f" ({run['run_id']})" if len(runs) > 1 else ""), color))
             timed_rows.append(r)
             points.append((x, y))
+            by_role.setdefault(r["role"], []).append((x, y))
+        for role, line in by_role.items():  # several sizes of one method (SLMs, their L2S): its own curve
+            if len(line) > 1 and role in ("slm", "l2s"):
+                line.sort()
+                ax.plot([p[0] for p in line], [p[1] for p in line], color=ROLE_STYLE[role][0], lw=1, alpha=0.6,
+                        ls=RUN_STYLE[k % len(RUN_STYLE)])
         front = frontier(points, higher)
         if len(front) > 1:
             ax.step([p[0] for p in front], [p[1] for p in front], where="pre", color="0.4", lw=1, alpha=0.7,

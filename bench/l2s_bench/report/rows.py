@@ -110,8 +110,8 @@ def row(run: dict, entry: dict, metrics: list[str], slice_value: str | None = No
                      else f"= {source} (lossless)") if entry.get("quality_from") else None
     trained = entry.get("trained") or {}
     r.update({"features_llm": trained.get("features_llm"), "labels": trained.get("labels"),
-              "layers": trained.get("layers")})
-    r["trained_on"] = _trained_on(trained) if trained else None
+              "layers": trained.get("layers"), "baseline": entry.get("baseline")})
+    r["trained_on"] = _trained_on(trained, entry.get("baseline")) if trained else None
     vs = part.get("vs_trivial") or {}
     verdict = V.verdict_of(part)
     r.update({"verdict": verdict, "above_trivial": V.passed(verdict), "learned": part.get("learned"),
@@ -125,14 +125,16 @@ def row(run: dict, entry: dict, metrics: list[str], slice_value: str | None = No
     return r
 
 
-def _trained_on(trained: dict) -> str:
+def _trained_on(trained: dict, baseline: str | None = None) -> str:
     """What a trained system read and learned from, in one cell: its labels, the LLM whose features it
-    reads (L2S) and the depth of the model that generates."""
+    reads (L2S), the depth of the model that generates, and (L2S) the SLM baseline its p vs SLM is against."""
     parts = [trained.get("labels") or "references"]
     if trained.get("features_llm"):
         parts.append(f"features of {trained['features_llm']}")
     if trained.get("layers"):
         parts.append(f"{trained['layers']} layers")
+    if baseline:
+        parts.append(f"p vs {baseline}")
     return "; ".join(parts)
 
 

@@ -122,7 +122,8 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
         prompts[system] = _prompt_fields(rows)
     if refs is None:
         raise BenchError(f"{run_dir}: task {name} has no complete system to score")
-    stats = {"n_bootstrap": n_boot, "seed": suite.quality.seed, "clusters": clusters, "paired": suite.quality.paired}
+    stats = {"n_bootstrap": n_boot, "seed": suite.quality.seed, "clusters": clusters, "paired": suite.quality.paired,
+             "baselines": _baselines(manifest)}
     scores = score_task(task, refs, outputs, roles, **stats)
     slices = _slice_scores(task, manifest, refs, outputs, roles, stats)
     primary = task.metrics[0].name
@@ -137,6 +138,8 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
         else:
             if desc.get("trained"):
                 entry["trained"] = desc["trained"]
+            if desc.get("baseline"):
+                entry["baseline"] = desc["baseline"]  # the SLM baseline its p_vs_slm is against
             entry.update(prompts.get(system, {"prompts_truncated": None, "prompt_tokens": None}))
         if system in scores:
             entry.update(empty_predictions=scores[system]["empty_predictions"], quality=scores[system]["quality"],
@@ -160,6 +163,13 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
     if "max_words" in manifest:
         info["max_words"] = manifest["max_words"]
     return entries, info
+
+
+def _baselines(manifest: dict) -> dict[str, str] | None:
+    """{L2S: its SLM baseline} as the run recorded it; None for a run from before several SLM sizes
+    (each L2S then has the task's one slm system)."""
+    found = {name: d["baseline"] for name, d in manifest["systems"].items() if d.get("baseline")}
+    return found or None
 
 
 def _slice_scores(task, manifest: dict, refs: list[str], outputs: dict, roles: dict,

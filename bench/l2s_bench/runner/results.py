@@ -47,6 +47,9 @@ Schema (schema_version 1)::
                          "ci_low": 31.6, "ci_high": 34.2,       # the system's primary-metric CI
                          "paired_test": "sacrebleu"},           # the test p_vs_trivial comes from (null: no p)
           "trivial_rule": {"rule": "lead_words", "k": 7, "k_from": "..."},   # trivial systems only
+          "trained": {"features_llm": "smollm2-135m-instruct", "labels": "references", "layers": 4},
+                                               # trained systems: features read (L2S), labels, SLM depth
+          "baseline": "slm",                   # an L2S with an SLM baseline: the system p_vs_slm is against
           "quality": {"chrf": {"value": 32.9, "ci": [31.6, 34.2], "signature": "nrefs:1|...",
                                "p_vs_llm": 0.165, "p_vs_slm": 0.001,
                                "paired_test": "sacrebleu"}},   # with any p: the test that gave it

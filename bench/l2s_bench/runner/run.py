@@ -41,7 +41,7 @@ from l2s_bench.runner.collect import collect_results
 from l2s_bench.runner.results import check_not_newer, write_json
 from l2s_bench.runner.samples import SampleStore, merge_shards, prompt_hash, sample_key, shard_stores
 from l2s_bench.runner.score_task import trivial_predictions, trivial_systems
-from l2s_bench.runner.suite import SpeedSpec, Suite, SystemDef
+from l2s_bench.runner.suite import SpeedSpec, Suite, SystemDef, slm_baselines
 from l2s_bench.speed.tracker import Tracker, cpu_contention, gpu_sharing, peak_memory, summarize
 from l2s_bench.tasks import Task, get_task
 
@@ -60,9 +60,11 @@ class Resolved:
     weights: str | None = None  # sha256 of the checkpoint's weights, for provenance
     target: str | None = None  # a lossless system: the system whose outputs it reproduces
     trained: dict | None = None  # a trained system: what it read and learned from (features, labels, SLM size)
+    baseline: str | None = None  # an L2S: its SLM baseline (`l2s_bench.runner.suite.slm_baselines`)
 
     def describe(self) -> dict:
-        extra = {k: v for k, v in (("target", self.target), ("trained", self.trained)) if v is not None}
+        extra = {k: v for k, v in (("target", self.target), ("trained", self.trained), ("baseline", self.baseline))
+                 if v is not None}
         return {"role": self.role, "adapter": self.adapter, "args": self.args, "hash": self.hash,
                 "weights": self.weights, **extra}
 
@@ -365,6 +367,12 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
                                   weights.get(cls.checkpoint_arg) if cls.checkpoint_arg is not None else None,
                                   target=d.target if d.paired else None,
                                   trained=_trained(args[cls.checkpoint_arg]) if d.train else None)
+    for name, base in slm_baselines(defs).items():
+        resolved[name].baseline = base
+        layers = [(resolved[n].trained or {}).get("layers") for n in (name, base)]
+        if None not in layers and layers[0] != layers[1]:
+            raise BenchError(f"task {task.task}: L2S '{name}' has a {layers[0]}-layer SLM but its baseline '{base}' "
+                             f"{layers[1]} layers; compare each L2S with the SLM of its own size (baseline:)")
     return resolved
 
 

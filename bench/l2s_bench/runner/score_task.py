@@ -1,7 +1,8 @@
 """Score every system of one task on the same items, with paired tests against the baselines.
 
-Every system is compared with the LLM (`p_vs_llm`: does it lose quality?) and L2S also with the
-SLM baseline (`p_vs_slm`: the method's own claim, that the LLM's features help). Paired tests use
+Every system is compared with the LLM (`p_vs_llm`: does it lose quality?) and each L2S also with its
+SLM baseline (`p_vs_slm`: the method's own claim, that the LLM's features help; with several SLM sizes,
+the baseline of the same size). Paired tests use
 the same items, so adjacent systems that an unpaired CI cannot separate often can be. Every system
 but the trivial ones also gets its verdict against the strongest trivial baseline (`l2s_bench.runner.verdict`).
 A task with `slices:` is scored once more per slice, each slice on its own (its own trivial bar).
@@ -30,11 +31,12 @@ log = logging.getLogger(__name__)
 
 def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles: dict[str, str],
                n_bootstrap: int = 1000, seed: int = 12345, higher_is_better: bool | None = None,
-               clusters: Clusters | None = None, paired: str = PAIRED_TESTS[0]) -> dict[str, dict]:
+               clusters: Clusters | None = None, paired: str = PAIRED_TESTS[0],
+               baselines: dict[str, str] | None = None) -> dict[str, dict]:
     """{system: {"role", "n", "empty_predictions", "quality": {metric: {value, ci, signature, p_vs_llm?,
-    p_vs_slm?, paired_test?}}, "learned"?, "vs_trivial"?}}. The LLM and SLM baselines are the systems whose
-    role says so; every non-trivial system gets `vs_trivial` (and `learned`) when a trivial system is
-    scored too. `clusters`: the items' clusters, resampled whole; `paired`: the paired test;
+    p_vs_slm?, paired_test?}}, "learned"?, "vs_trivial"?}}. The LLM is the system whose role says so;
+    `baselines` maps each L2S to its SLM baseline (default: the one system with role slm); every
+    non-trivial system gets `vs_trivial` (and `learned`) when a trivial system is scored too. `clusters`: the items' clusters, resampled whole; `paired`: the paired test;
     `higher_is_better`: the primary metric's direction, by default as the metric declares it."""
     check_paired_test(paired)
     if not refs:
@@ -48,7 +50,9 @@ def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles
             raise BenchError(f"task '{task.task}': system '{system}' has unknown role '{roles[system]}'"
                              f"{did_you_mean(roles[system], verdict.ROLES)} (roles: {', '.join(verdict.ROLES)})")
     llm = _the(roles, "llm")
-    slm = _the(roles, "slm")
+    if baselines is None:  # the one SLM baseline, if there is exactly one
+        slms = [s for s, r in roles.items() if r == "slm"]
+        baselines = {s: slms[0] for s, r in roles.items() if r == "l2s" and len(slms) == 1}
     metrics = [get_metric(spec.name, **spec.options) for spec in task.metrics]
     results = {}
     for system, hyps in outputs.items():
@@ -57,8 +61,9 @@ def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles
             entry = metric.score(hyps, refs, n_bootstrap, seed, clusters).to_dict()
             if llm and system != llm:
                 entry["p_vs_llm"] = metric.paired_p(outputs[llm], hyps, refs, n_bootstrap, seed, clusters, paired)
-            if slm and roles[system] == "l2s":
-                entry["p_vs_slm"] = metric.paired_p(outputs[slm], hyps, refs, n_bootstrap, seed, clusters, paired)
+            if baselines.get(system) in outputs:
+                entry["p_vs_slm"] = metric.paired_p(outputs[baselines[system]], hyps, refs, n_bootstrap, seed,
+                                                    clusters, paired)
             if "p_vs_llm" in entry or "p_vs_slm" in entry:
                 entry["paired_test"] = paired
             quality[metric.name] = entry
@@ -84,7 +89,8 @@ def score_task(task: Task, refs: list[str], outputs: dict[str, list[str]], roles
 
 def score_slices(task: Task, refs: list[str], outputs: dict[str, list[str]], roles: dict[str, str],
                  values: list[str], n_bootstrap: int = 1000, seed: int = 12345, higher_is_better: bool | None = None,
-                 clusters: Clusters | None = None, paired: str = PAIRED_TESTS[0]) -> dict[str, dict[str, dict]]:
+                 clusters: Clusters | None = None, paired: str = PAIRED_TESTS[0],
+                 baselines: dict[str, str] | None = None) -> dict[str, dict[str, dict]]:
     """{slice value: `score_task` over that slice's items alone (with those items' clusters)}: an overall
     score can hide a baseline that wins on one slice only (instruct-mix's copy-the-instruction scores on
     "modernize" alone)."""
@@ -95,7 +101,7 @@ def score_slices(task: Task, refs: list[str], outputs: dict[str, list[str]], rol
         keep = [i for i, v in enumerate(values) if v == value]
         out[value] = score_task(task, [refs[i] for i in keep], {s: [h[i] for i in keep] for s, h in outputs.items()},
                                 roles, n_bootstrap, seed, higher_is_better,
-                                clusters.subset(keep) if clusters is not None else None, paired)
+                                clusters.subset(keep) if clusters is not None else None, paired, baselines)
     return out
 
 

@@ -11,6 +11,8 @@ A suite is a YAML file in `suites/` (or any path)::
       l2s: {role: l2s, train: "configs/{task}.yaml"}      # one config per task: the role says what to train
       assisted: {role: assisted, target: llm, assistant: slm}  # speculative decoding
       lookup: {role: assisted, target: llm, lookup: 10}        # prompt lookup decoding
+      slm-8: {role: slm, train: "configs/{task}.yaml", overrides: {slm: {layers: 8}}}   # a second SLM size ...
+      l2s-8: {role: l2s, train: "configs/{task}.yaml", overrides: {slm: {layers: 8}}, baseline: slm-8}  # ... its L2S
     quality: {limit: 200, batch_size: 16}
     speed: {n: 5, max_new_tokens: 32, backends: [eager]}
     curve: {every: 100, split: valid, limit: 64}              # optional: learning curves (l2s_bench.runner.curves)
@@ -46,6 +48,7 @@ class SystemDef:
     lookup: int | None = None  # assisted without an assistant: prompt lookup decoding, this many draft tokens
     llm: str | None = None  # l2s: the llm-ft system whose tuned LLM it reads features from (frozen, as ever)
     teacher: str | None = None  # slm, l2s: the system whose labels they learn from (l2s_bench.method.teacher)
+    baseline: str | None = None  # l2s: its SLM baseline (same SLM size), for p_vs_slm; default: the suite's one slm
 
     @property
     def paired(self) -> bool:
@@ -204,7 +207,7 @@ def check(suite: Suite, where: str) -> None:
     if not suite.tasks:
         raise BenchError(f"{where}: tasks is empty")
     roles = [s.role for s in suite.systems.values()]
-    for role in ("llm", "llm-ft", "slm", "l2s"):
+    for role in ("llm", "llm-ft"):  # several SLM sizes, each with its L2S, may share a suite (`baseline:`)
         if roles.count(role) > 1:
             raise BenchError(f"{where}: more than one system has role '{role}'")
     if suite.speed.enabled and "llm" not in roles and any(r != "llm" for r in roles):
@@ -232,10 +235,11 @@ def check(suite: Suite, where: str) -> None:
         elif (s.adapter is None) == (s.train is None):
             raise BenchError(f"{here}: give exactly one of adapter, train")
         _check_sources(suite, name, s, here)
-    taught = {s.teacher for s in suite.systems.values() if s.role in ("slm", "l2s")}
-    if len(taught) > 1:
-        raise BenchError(f"{where}: the SLM baseline and L2S learn from different teachers ({', '.join(map(str, taught))}); "
-                         "whatever labels L2S gets, its baseline gets too")
+    for name, base in slm_baselines(suite.systems, where).items():
+        l2s, slm = suite.systems[name], suite.systems[base]
+        if l2s.teacher != slm.teacher:
+            raise BenchError(f"{where}: L2S '{name}' and its SLM baseline '{base}' learn from different teachers "
+                             f"({l2s.teacher}, {slm.teacher}); whatever labels L2S gets, its baseline gets too")
     if suite.quality.limit is not None and suite.quality.limit < 1 or suite.quality.batch_size < 1:
         raise BenchError(f"{where}: quality.limit and quality.batch_size must be >= 1 "
                          f"(got {suite.quality.limit}, {suite.quality.batch_size})")
@@ -250,6 +254,29 @@ def check(suite: Suite, where: str) -> None:
     if curve.every and suite.train_jobs > 1:
         raise BenchError(f"{where}: curve.every needs train_jobs: 1 (curve points are taken from the model in "
                          f"memory, so trainings run in this process), got train_jobs: {suite.train_jobs}")
+
+
+def slm_baselines(systems: dict[str, SystemDef], where: str = "suite") -> dict[str, str]:
+    """{l2s system: its SLM baseline}: the one its `baseline:` names, else the suite's only slm system
+    (none: an L2S without a baseline, so no p_vs_slm). Several SLM sizes need `baseline:` on each L2S."""
+    slms = [n for n, s in systems.items() if s.role == "slm"]
+    out = {}
+    for name, s in systems.items():
+        if s.baseline is not None and s.role != "l2s":
+            raise BenchError(f"{where}: systems.{name}.baseline: only an l2s system takes baseline:")
+        if s.role != "l2s":
+            continue
+        if s.baseline is not None:
+            if s.baseline not in slms:
+                raise BenchError(f"{where}: systems.{name}.baseline: '{s.baseline}' is not an slm system of this suite"
+                                 f"{did_you_mean(s.baseline, slms)}")
+            out[name] = s.baseline
+        elif len(slms) > 1:
+            raise BenchError(f"{where}: systems.{name}: the suite has several SLM baselines ({', '.join(slms)}); "
+                             "name this L2S's with baseline:")
+        elif slms:
+            out[name] = slms[0]
+    return out
 
 
 def _check_sources(suite: Suite, name: str, s: SystemDef, here: str) -> None:
