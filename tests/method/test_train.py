@@ -309,6 +309,37 @@ def test_examples_batch_layout(tiny, pairs_jsonl, tmp_path):
     assert tail.endswith("<|assistant|>")
 
 
+def test_a_multi_task_config_trains_on_every_task_each_rendered_as_its_own(tiny, pairs_jsonl, tmp_path):
+    """`data.mix`: one training over several tasks (a multi-task tuned LLM); every record keeps its own
+    task's template, batches draw from all of them, and a suite trains it once for all its tasks."""
+    from conftest import write_tiny_task
+
+    task = write_tiny_task(tmp_path, max_new_tokens=8)  # its prompt: "Rewrite in modern English: {source}"
+    mix = [{"task": str(task), "limit": 8, "valid_limit": 2}]
+    path = write_config(tmp_path, tiny, pairs_jsonl, name="multi", steps=10, data_extra={"mix": mix})
+    cfg, _ = train.load_config(path)
+    parts = [train.select_records(spec, "train", spec.limit) for spec in cfg.data.parts()]
+    assert [len(p) for p in parts] == [32, 8] and cfg.data.mix[0].prompt == "Rewrite in modern English: {source}"
+    model = train.build_model(cfg, pretrained.load(cfg.llm), [f"{r['source']}\n{r['target']}" for r in parts[0]])
+    examples = train.mixed_examples(model, cfg.data.parts(), parts, cfg.train, used=[0, 5, 33, 34])
+    texts = [model.prompt_tokenizer.decode(p) for p in examples.prompts]
+    assert examples.truncated == 0
+    assert [t.startswith("<|user|>Rewrite in modern English: ") for t in texts] == [False, False, True, True]
+    assert [parts[0][0], parts[0][5], parts[1][1], parts[1][2]] == [
+        next(r for r in part if r["source"] in t) for t, part in zip(texts, [parts[0], parts[0], parts[1], parts[1]])]
+    final = train.train(path)
+    meta = json.loads((final / "l2s.json").read_text())["trainer"]
+    assert meta["data"]["mix"] == [str(task)] and meta["data"]["pools"] == [32, 8] and meta["train_pool"] == 40
+    assert meta["train_examples"] == 40  # 10 steps x 4 rows: one epoch, every record of both tasks
+    raw = {k: v for k, v in yaml.safe_load(path.read_text()).items() if k not in ("system", "out")}
+    shared = tmp_path / "multitask.yaml"
+    shared.write_text(yaml.safe_dump(raw))
+    for name in ("kjv-web", "debian-sum"):  # whichever task of a suite asks: one folder, one training
+        assert train.role_defaults(shared, "llm-ft", "llm-ft", task=name)["out"] == "runs/multitask/llm-ft"
+    with pytest.raises(BenchError, match=r"data.mix\[0\] needs exactly one of task, source"):
+        train.load_config(write_config(tmp_path, tiny, pairs_jsonl, name="bad", data_extra={"mix": [{"limit": 3}]}))
+
+
 def test_a_response_cut_at_the_limit_gets_no_eos(tiny, pairs_jsonl, tmp_path):
     """An EOS after a cut response would teach the model to stop mid-sentence."""
     from l2s_bench.data import load_records

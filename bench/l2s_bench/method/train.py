@@ -53,6 +53,13 @@ class DataSpec:
     valid_split: str | None = "valid"
     valid_limit: int = 64
     seed: int = 0  # which records `limit` samples
+    # more tasks trained in the same run, each with its own data settings: a multi-task model (one tuned LLM
+    # for every task of a suite, as the paper's T5 was); batches draw from all, in proportion to their sizes
+    mix: list[DataSpec] = field(default_factory=list)
+
+    def parts(self) -> list[DataSpec]:
+        """This spec and the specs it mixes in, in order."""
+        return [self, *self.mix]
 
 
 @dataclass
@@ -93,8 +100,9 @@ ROLE_SYSTEMS = {"slm": "slm", "l2s": "l2s", "llm-ft": "llm-lora"}
 
 def role_defaults(path: str | Path, role: str, name: str | None = None, overrides: dict | None = None,
                   task: str | None = None) -> dict:
-    """`system` (the role's) and `out` (`runs/<task>/<name or role>`) where the config and overrides leave
-    them out, as overrides to merge underneath the caller's. Where they are set nothing is added, so a
+    """`system` (the role's) and `out` (`runs/<task>/<name or role>`; a config that mixes several tasks,
+    `runs/<config stem>/<name or role>` whatever task asks, so it trains once) where the config and overrides
+    leave them out, as overrides to merge underneath the caller's. Where they are set nothing is added, so a
     config that names them hashes as before."""
     if role not in ROLE_SYSTEMS:
         raise BenchError(f"role '{role}' is not trained{did_you_mean(role, ROLE_SYSTEMS)} "
@@ -105,7 +113,10 @@ def role_defaults(path: str | Path, role: str, name: str | None = None, override
         filled["system"] = ROLE_SYSTEMS[role]
     if "out" not in raw:
         data = raw.get("data") or {}
-        task = task or Path(str(data.get("task") or data.get("source") or path)).stem  # a task YAML's path: its stem
+        if data.get("mix"):  # a multi-task model: one training for every task of a suite, named for its config
+            task = Path(path).stem
+        else:
+            task = task or Path(str(data.get("task") or data.get("source") or path)).stem  # a task YAML's path: its stem
         filled["out"] = f"runs/{task}/{name or role}"
     return filled
 
@@ -116,11 +127,15 @@ def load_config(path: str | Path, overrides: dict | None = None) -> tuple[TrainC
         raise BenchError(f"{path} names no `system`: a suite fills it from the system's role; to train it "
                          f"alone, pass --role ({', '.join(ROLE_SYSTEMS)})")
     cfg = from_dict(TrainConfig, raw, str(path))
-    if (cfg.data.task is None) == (cfg.data.source is None):
-        raise BenchError(f"{path}: data needs exactly one of task, source")
-    if cfg.data.task:  # train on exactly what the task evaluates: its prompt, reference and rendering
-        task = get_task(cfg.data.task)
-        cfg.data.prompt, cfg.data.response, cfg.data.chat = task.prompts.get("decoder", "{source}"), "{reference}", task.chat
+    for k, spec in enumerate(cfg.data.parts()):
+        where = f"{path}: data" + (f".mix[{k - 1}]" if k else "")
+        if (spec.task is None) == (spec.source is None):
+            raise BenchError(f"{where} needs exactly one of task, source")
+        if k and spec.mix:
+            raise BenchError(f"{where}.mix: a mixed-in data spec mixes in nothing itself")
+        if spec.task:  # train on exactly what the task evaluates: its prompt, reference and rendering
+            task = get_task(spec.task)
+            spec.prompt, spec.response, spec.chat = task.prompts.get("decoder", "{source}"), "{reference}", task.chat
     if cfg.train.copy_rows < 0:
         raise BenchError(f"{path}: train.copy_rows must be >= 0, got {cfg.train.copy_rows}")
     teacher.check(cfg.teacher, str(path))
@@ -190,6 +205,7 @@ class Examples:
         """Append another set's examples; returns their indices here."""
         first = len(self)
         self.prompts, self.responses = self.prompts + other.prompts, self.responses + other.responses
+        self.truncated += other.truncated
         if self.features is not None:
             self.features = self.features + other.features
         return range(first, len(self))
@@ -204,6 +220,27 @@ class Examples:
             for row, i in enumerate(indices):
                 features[row, prompt_ids.shape[1] - len(self.prompts[i]):] = self.features[i].float()
         return Batch(prompt_ids, prompt_mask, response_ids, response_mask, features)
+
+
+def mixed_examples(model: LLMToSLM, specs: list[DataSpec], parts: list[list[dict]], optim: OptimSpec,
+                   used: list[int] | None = None) -> Examples:
+    """The examples of several data specs in one set, in the order of their records laid end to end
+    (`parts[0]`, then `parts[1]`, ...), each rendered by its own spec; `used`: only these indices of that
+    concatenation (sorted), else all."""
+    combined, start = None, 0
+    for spec, part in zip(specs, parts):
+        keep = range(len(part)) if used is None else [i - start for i in used if start <= i < start + len(part)]
+        start += len(part)
+        if not keep:
+            continue
+        chunk = Examples(model, [part[i] for i in keep], spec, optim)
+        if combined is None:
+            combined = chunk
+        else:
+            combined.extend(chunk)
+    if combined is None:
+        raise BenchError("no training examples: every data spec selected nothing")
+    return combined
 
 
 def render_records(spec: DataSpec, records: list[dict]) -> tuple[list[str], list[str]]:
@@ -322,10 +359,12 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     latest = checkpoint.latest(run_dir)
     if latest and not resume:
         raise BenchError(f"{run_dir} already holds {latest.name}; pass --resume to continue it or choose another out")
-    records = select_records(cfg.data, cfg.data.split, cfg.data.limit)
+    parts = [select_records(spec, spec.split, spec.limit) for spec in cfg.data.parts()]
+    records = [r for part in parts for r in part]
     torch.manual_seed(optim.seed)
     llm = llm or pretrained.load(cfg.llm)
-    fit_texts = [f"{p}\n{r}" for p, r in zip(*render_records(cfg.data, records[:512]))]
+    fit_texts = [f"{p}\n{r}" for spec, part in zip(cfg.data.parts(), parts)
+                 for p, r in zip(*render_records(spec, part[:512 // len(parts)]))]
     if not main:
         parallel.barrier()  # rank 0 builds first: healing a cut, if needed, happens once and is cached
     model = build_model(cfg, llm, fit_texts).to(optim.device)
@@ -335,7 +374,7 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     # order they would have over all records (same permutation), so a larger budget extends a run.
     used = sorted({i for step in range(optim.steps) for i in batch_indices(step, len(records), optim.batch_size, optim.seed)})
     position = {index: k for k, index in enumerate(used)}
-    examples = Examples(model, [records[i] for i in used], cfg.data, optim)
+    examples = mixed_examples(model, cfg.data.parts(), parts, optim, used)
     if model.uses_llm:
         model.norm.fit(examples.features, skip_first=not model.llm.is_seq2seq)
     tutor = teacher.load(cfg.teacher, [model.prompt_tokenizer, model.slm_tokenizer], optim.device) if cfg.teacher.used else None
@@ -345,10 +384,11 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
     copy_rows = examples.extend(copy_examples(model, cfg, optim)) if optim.copy_rows else range(0)
     valid, held_out = None, []
     if cfg.data.valid_split:
-        valid_records = select_records(cfg.data, cfg.data.valid_split, cfg.data.valid_limit)
-        valid = Examples(model, valid_records, cfg.data, optim)
-        held_out = [" ".join(str(r.get("source") or p).split()[:40])
-                    for r, p in zip(valid_records, render_records(cfg.data, valid_records)[0])]
+        specs = [spec for spec in cfg.data.parts() if spec.valid_split]
+        valid_parts = [select_records(spec, spec.valid_split, spec.valid_limit) for spec in specs]
+        valid = mixed_examples(model, specs, valid_parts, optim)
+        held_out = [" ".join(str(r.get("source") or p).split()[:40]) for spec, part in zip(specs, valid_parts)
+                    for r, p in zip(part, render_records(spec, part)[0])]
     copy_check = _copy_diagnostic(model, held_out, optim)
     opt, sched = optimizer_for(model, optim)
     step, tokens_seen = 0, 0
@@ -373,7 +413,9 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
             "slm_build": slm.build_info(cfg.slm, llm), "copying": {"before": copy_before},
             "llm": {"source": llm.source, "sha256": llm.hash}, "params": _param_counts(model),
             "prompts_truncated": examples.truncated, "data": {"task": cfg.data.task, "source": cfg.data.source, "split": cfg.data.split,
-                                                            "chat": cfg.data.chat},
+                                                            "chat": cfg.data.chat,
+                                                            **({"mix": [m.task or m.source for m in cfg.data.mix],
+                                                                "pools": [len(p) for p in parts]} if cfg.data.mix else {})},
             "labels": cfg.teacher.labels(), "features_llm": model.llm.source if model.uses_llm else None}
     model.train()
     tokens, started, curve_seconds = 0, time.perf_counter(), 0.0
