@@ -73,6 +73,12 @@ def test_l2s_reads_the_tuned_llm_and_both_small_systems_learn_its_labels(tiny, t
             {m: q["value"] for m, q in entry(data, "tiny-kjv", target)["quality"].items()}
     assert sample_predictions(tmp_path, "llm-ft") != sample_predictions(tmp_path, "llm")  # two models, tuned
     assert all(entry(data, "tiny-kjv", s).get("speed") for s in ("lookup", "lookup-ft"))
+    # what reads or speeds up the tuned LLM also states its speedup against it; the rest only against the LLM
+    for system in ("l2s", "lookup-ft"):
+        own = entry(data, "tiny-kjv", system)["speedup_vs_own_llm"]
+        assert own["system"] == "llm-ft" and own["ci"][0] <= own["value"] <= own["ci"][1]
+        assert own["value"] != entry(data, "tiny-kjv", system)["speedup_vs_llm"]["value"]  # another denominator
+    assert all("speedup_vs_own_llm" not in entry(data, "tiny-kjv", s) for s in ("slm", "lookup", "llm-ft"))
 
 
 def sample_predictions(root, system: str) -> list[str]:

@@ -122,6 +122,8 @@ def row(run: dict, entry: dict, metrics: list[str], slice_value: str | None = No
               "ttft_ms": speed.get("ttft_ms"), "tpot_ms": speed.get("tpot_ms"),
               "tokens_per_s": speed.get("tokens_per_s"), "peak_mem_mb": mem, "peak_mem_kind": kind,
               "speedup": up.get("value"), "speedup_ci_low": low, "speedup_ci_high": high})
+    own = (entry.get("speedup_vs_own_llm") or {}) if slice_value is None else {}
+    r.update({"speedup_own": own.get("value"), "speedup_own_of": own.get("system")})
     return r
 
 
@@ -235,7 +237,10 @@ def cell(r: dict, kind: str, primary: str) -> tuple[str, float | None]:
     if kind == "n":
         return MISSING if r["n"] is None else str(r["n"]), r["n"]
     if kind == "speedup":
-        return with_ci(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"], unit="x"), r["speedup"]
+        text = with_ci(r["speedup"], r["speedup_ci_low"], r["speedup_ci_high"], unit="x")
+        if r.get("speedup_own") is not None:  # it reads or speeds up the tuned LLM: against that one too
+            text += f" ({num(r['speedup_own'])}x vs {r['speedup_own_of']})"
+        return text, r["speedup"]
     return num(r[kind], 1), r[kind]
 
 

@@ -153,6 +153,10 @@ def _task_entries(run_dir: Path, suite: Suite, task, manifest: dict, n_boot: int
         else:
             entry.update(quality=None, incomplete=f"{complete.get(system, 0)}/{len(ids)}")
         entry.update(_speed_fields(speeds, system, llm, suite))
+        own = desc.get("reads") or (desc.get("target") if _lossless(desc) else None)
+        if own and own != llm:  # it reads or speeds up the tuned LLM: its speedup against that LLM too
+            against = _speed_fields(speeds, system, own, suite)["speedup_vs_llm"]
+            entry["speedup_vs_own_llm"] = {"system": own, **against} if against else None
         entries.append(entry)
     info = {"split": manifest["split"], "n": len(ids), "primary_metric": primary,
             "metrics": [m.name for m in task.metrics], "higher_is_better": METRICS.get(primary).higher_is_better,

@@ -68,6 +68,9 @@ Schema (schema_version 1)::
           },
           "speedup_vs_llm": {"value": 3.9, "ci": [3.7, 4.1], "definition": "...",
                              "tokens_per_s_ratio": 4.1},
+          "speedup_vs_own_llm": {"system": "llm-ft", "value": 3.8, "ci": [..], ...},   # only where a system
+                                               # reads (L2S, `llm: llm-ft`) or speeds up (lookup, `target: llm-ft`)
+                                               # the tuned LLM: the same paired speedup against that system
           "backends": {"eager": {"speed": {...}, "speedup_vs_llm": {...}}, ...},
           "examples": [{"id": "..", "prediction": "..", "reference": ".."}]   # optional: a few outputs
         }

@@ -61,10 +61,11 @@ class Resolved:
     target: str | None = None  # a lossless system: the system whose outputs it reproduces
     trained: dict | None = None  # a trained system: what it read and learned from (features, labels, SLM size)
     baseline: str | None = None  # an L2S: its SLM baseline (`l2s_bench.runner.suite.slm_baselines`)
+    reads: str | None = None  # an L2S on the tuned LLM's features: that system (its speedup is stated against it too)
 
     def describe(self) -> dict:
-        extra = {k: v for k, v in (("target", self.target), ("trained", self.trained), ("baseline", self.baseline))
-                 if v is not None}
+        extra = {k: v for k, v in (("target", self.target), ("trained", self.trained), ("baseline", self.baseline),
+                                   ("reads", self.reads)) if v is not None}
         return {"role": self.role, "adapter": self.adapter, "args": self.args, "hash": self.hash,
                 "weights": self.weights, **extra}
 
@@ -365,7 +366,7 @@ def resolve_systems(suite: Suite, task: Task) -> dict[str, Resolved]:
                    for k in (cls.checkpoint_arg, cls.draft_arg) if k is not None and k in args}
         resolved[name] = Resolved(name, d.role, adapter, args, _system_hash(task, adapter, args, weights, gen),
                                   weights.get(cls.checkpoint_arg) if cls.checkpoint_arg is not None else None,
-                                  target=d.target if d.paired else None,
+                                  target=d.target if d.paired else None, reads=d.llm,
                                   trained=_trained(args[cls.checkpoint_arg]) if d.train else None)
     for name, base in slm_baselines(defs).items():
         resolved[name].baseline = base
