@@ -43,6 +43,7 @@ from pathlib import Path
 
 from l2s_bench.errors import BenchError
 from l2s_bench.runner.results import SCHEMA_VERSION, entry, write_json
+from l2s_bench.runner.sittings import describe_code
 from l2s_bench.runner.verdict import passed, verdict_of
 
 TOLERANCE = 1.0  # quality points (metrics are on a 0-100 scale)
@@ -191,6 +192,9 @@ def cmd_check(args: argparse.Namespace) -> None:
     checks = compare(run, base, tolerance, margin)
     print(f"run {run['run_id']} vs baseline {args.baseline} (from {base.get('source_run')}); "
           f"quality tolerance {tolerance:g} points, speed margin {margin:g}")
+    code = run.get("provenance", {}).get("code")
+    if code and (code["mixed"] or code["dirty"]):  # the gate passes on numbers; the reader learns where they came from
+        print(f"note: run {run['run_id']}: {describe_code(code)}")
     print(table(checks))
     if any(c.failed for c in checks):
         raise SystemExit(1)

@@ -386,6 +386,32 @@ def test_a_sitting_with_a_subset_of_systems_keeps_the_others_scored(bench_root, 
     assert "l2s" not in {e["system"] for e in load(run)["results"]}
 
 
+def test_each_sitting_records_its_code_and_report_and_gate_say_when_a_run_mixes_versions(
+        bench_root, reference, tmp_path, monkeypatch, capsys):
+    from l2s_bench.report.rows import metadata
+
+    run = copy_run(reference, tmp_path)
+    first = load(run)
+    assert first["sittings"][0]["git"] == first["provenance"]["git"] and first["sittings"][0]["packages"]
+    assert first["provenance"]["code"]["sittings"] == 1 and not first["provenance"]["code"]["mixed"]
+    forbid_inference(monkeypatch)
+    monkeypatch.setattr(l2s_bench.runner.provenance, "git_state", lambda: {"sha": "f" * 40, "dirty": True})
+    assert main(["run", str(bench_root / "tiny.yaml"), "--results-dir", str(run.parent), "--run-id", "ref",
+                 "--resume"]) == 0
+    data = load(run)
+    code = data["provenance"]["code"]
+    assert [s["git"]["sha"] for s in data["sittings"]] == [first["provenance"]["git"]["sha"], "f" * 40]
+    assert code["mixed"] and code["dirty"] >= 1 and code["shas"][-1] == "f" * 40
+    assert "MIXED code: 2 commits" in metadata(data)["code"] and "from a DIRTY tree" in metadata(data)["code"]
+    baseline = tmp_path / "base.json"
+    assert main(["check", str(run), "--baseline", str(baseline), "--update-baseline"]) == 0
+    capsys.readouterr()
+    assert main(["check", str(run), "--baseline", str(baseline)]) == 0  # the numbers pass; the reader is told
+    assert f"note: run ref: 2 sittings; MIXED code: 2 commits" in capsys.readouterr().out
+    del data["provenance"]["code"]  # results from before sittings recorded their code
+    assert metadata(data)["code"] == "not recorded per sitting (results from before 2026-12-08)"
+
+
 def test_a_sitting_with_a_subset_of_tasks_keeps_the_others_scored(bench_root, reference, tmp_path, monkeypatch):
     run = copy_run(reference, tmp_path)
     other = tmp_path / "tiny-other.yaml"  # a second task given by its path, as the first was

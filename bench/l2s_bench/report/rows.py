@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from l2s_bench.runner import verdict as V
+from l2s_bench.runner.sittings import describe_code
 
 MISSING = "—"
 TRIVIAL_LABELS = {"copy_source": "copy source", "first_sentence": "first sentence", "lead_words": "first {k} words",
@@ -254,7 +255,7 @@ def metadata(run: dict) -> dict[str, str]:
     if scored.get("sha") and _sha(scored) != sha:  # the run started at one commit and was scored at another
         sha += f"; scored at {_sha(scored)}"
     cap = prov.get("capability") or {}
-    return {"suite": run["suite"], "run": run["run_id"], "git": sha,
+    return {"suite": run["suite"], "run": run["run_id"], "git": sha, "code": describe_code(prov.get("code")),
             "device": " ".join(str(x) for x in (dev.get("type"), dev.get("name")) if x) or MISSING,
             "cpu": ", ".join(x for x in (cap.get("cpu_capability"), "native bf16" if cap.get("bf16_native") else
                                          ("no native bf16" if cap else None),

@@ -20,7 +20,7 @@ from l2s_bench.config import from_dict
 from l2s_bench.errors import BenchError
 from l2s_bench.metrics.base import METRICS, Clusters
 from l2s_bench.models import adapter_class
-from l2s_bench.runner import provenance, verdict
+from l2s_bench.runner import provenance, sittings, verdict
 from l2s_bench.runner.results import SCHEMA_VERSION
 from l2s_bench.runner.samples import SampleStore, sample_key
 from l2s_bench.runner.score_task import score_slices, score_task
@@ -44,7 +44,8 @@ def collect_results(run_dir: str | Path, n_bootstrap: int | None = None) -> dict
             "seeds": {"bootstrap": suite.quality.seed, "generation": 0},
             "statistics": {"n_bootstrap": n_boot, "seed": suite.quality.seed, "paired_test": suite.quality.paired,
                            "clusters": {}},
-            "config_hash": suite.hash(), "suite_config": state["suite"], "data": {}, "models": {}}
+            "config_hash": suite.hash(), "suite_config": state["suite"], "data": {}, "models": {},
+            "code": sittings.code_versions(state.get("sittings", []))}
     from l2s_bench.runner.curves import score_curves  # lazily: l2s_bench.runner.curves imports the runner, which imports this module
 
     tasks, entries, curves = {}, [], {}

@@ -85,3 +85,4 @@ def collect(device: str) -> dict:
         "capability": capability(device),
         "platform": platform.platform(),
     }
+

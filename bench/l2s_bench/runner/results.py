@@ -20,6 +20,8 @@ Schema (schema_version 1)::
         "config_hash": "...",                # of the suite config below
         "suite_config": {...},                # the suite YAML as loaded
         "data": {"kjv-web": "<sha256 of the test items scored>"},
+        "code": {"sittings": 3, "shas": ["..."], "mixed": false,   # from each sitting's own git and packages
+                 "dirty": 0, "unrecorded": 0},       # (l2s_bench.runner.sittings): one version or several
         "models": {"kjv-web/l2s": "<checkpoint or weights sha256>", ...}
       },
       "tasks": {"kjv-web": {"split": "test", "n": 200, "primary_metric": "chrf",

@@ -96,7 +96,7 @@ def _run_locked(suite: Suite, tasks: list[Task], run_dir: Path, state: Path, res
     prov = provenance.collect(suite.device)
     sittings.append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "resume": resume,
                      "wall_seconds": None, "host": prov["host"], "device": prov["device"]["name"],
-                     "processes": parallel.world()})
+                     "processes": parallel.world(), "git": prov["git"], "packages": prov["packages"]})
     record = {"suite": suite.to_dict(), "run_id": run_dir.name, "provenance": prov, "sittings": sittings}
     parallel.barrier()  # every rank has checked the folder before rank 0 writes to it
     if parallel.is_main():
