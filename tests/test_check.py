@@ -11,7 +11,8 @@ import pytest
 from l2s_bench.check import compare, load_baseline, make_baseline
 from l2s_bench.cli import main
 from l2s_bench.errors import BenchError
-from l2s_bench.runner.results import entry, load, write_json
+from l2s_bench.files import write_json
+from l2s_bench.runner.results import entry, load
 
 RUN = Path(__file__).parent / "fixtures" / "results" / "cpu-run"
 

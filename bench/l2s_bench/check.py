@@ -42,7 +42,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from l2s_bench.errors import BenchError
-from l2s_bench.runner.results import SCHEMA_VERSION, entry, write_json
+from l2s_bench.files import write_json
+from l2s_bench.runner.results import SCHEMA_VERSION, entry
 from l2s_bench.runner.sittings import describe_code
 from l2s_bench.runner.verdict import passed, verdict_of
 

@@ -128,7 +128,8 @@ def without_option(argv: list[str], option: str) -> list[str]:
 def cmd_score(args: argparse.Namespace) -> None:
     from l2s_bench.runner.collect import collect_results
     from l2s_bench.runner.console import console_table
-    from l2s_bench.runner.results import check_not_newer, write_json
+    from l2s_bench.files import write_json
+    from l2s_bench.runner.results import check_not_newer
 
     check_not_newer(Path(args.run) / "results.json")
     results = collect_results(args.run, n_bootstrap=args.n_bootstrap)

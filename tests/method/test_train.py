@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,45 @@ def _interrupt_at_step(monkeypatch, step: int) -> None:
         return original(self, indices)
 
     monkeypatch.setattr(Examples, "batch", batch)
+
+
+def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(tiny, pairs_jsonl, tmp_path):
+    """`l2s-bench train` as a subprocess, killed with SIGKILL at seeded random moments (a checkpoint every
+    step, so most land inside a save: weights, meta, trainer state, the renames), resumed each time; the
+    final weights and the log equal an uninterrupted run's."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def start(name: str, *flags: str) -> subprocess.Popen:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "L2S_BENCH_CACHE": str(tmp_path / "cache")}
+        return subprocess.Popen([sys.executable, "-m", "l2s_bench.cli", "train", str(tmp_path / f"{name}.yaml"),
+                                 "--samples", "0", *flags], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    extra = {"save_every": 1, "threads": 1}
+    write_config(tmp_path, tiny, pairs_jsonl, name="a", steps=12, train_extra=extra)
+    write_config(tmp_path, tiny, pairs_jsonl, name="b", steps=12, train_extra=extra)
+    began = time.perf_counter()
+    assert start("a").wait(timeout=300) == 0
+    whole = time.perf_counter() - began
+    rng, kills = random.Random(7), 0
+    for fraction in sorted(rng.uniform(0.55, 1.0) for _ in range(4)):  # the first ~half is start-up
+        proc = start("b", "--resume")
+        try:
+            proc.wait(timeout=fraction * whole)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+    final = start("b", "--resume")
+    assert final.wait(timeout=300) == 0, final.stderr.read().decode()[-2000:]
+    assert kills >= 2  # it was really killed mid-run, more than once
+    assert_same_weights(tmp_path / "a" / "final", tmp_path / "b" / "final")
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rows]  # a rate, not a result
+    assert strip(read_log(tmp_path / "b")) == strip(read_log(tmp_path / "a"))
+    assert not list(tmp_path.glob("b/*.partial")) and not list(tmp_path.glob("b/*.old"))
 
 
 @pytest.mark.parametrize("system", ["l2s", "slm"])

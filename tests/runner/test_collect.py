@@ -14,7 +14,8 @@ from l2s_bench.metrics.base import METRICS, MeanOfSegments
 import l2s_bench.report as report
 from l2s_bench.runner.collect import collect_results
 from l2s_bench.runner.console import console_table
-from l2s_bench.runner.results import entry, write_json
+from l2s_bench.files import write_json
+from l2s_bench.runner.results import entry
 from l2s_bench.runner.samples import SampleStore, sample_key
 from l2s_bench.tasks import load_task_file
 

@@ -1,4 +1,4 @@
-"""`l2s_bench.runner.results`: atomic writes (a crash leaves the old file or the new one) and the loader's checks."""
+"""`l2s_bench.runner.results`: the loader's checks and the newer-schema guard."""
 
 from __future__ import annotations
 
@@ -9,36 +9,8 @@ import pytest
 
 from l2s_bench.errors import BenchError
 from l2s_bench.runner import results
-from l2s_bench.runner.results import SCHEMA_VERSION, load, write_atomic, write_json
-
-
-def test_write_atomic_replaces_the_file_and_leaves_nothing_else(tmp_path):
-    path = write_atomic(tmp_path / "sub" / "r.json", "old")
-    write_atomic(path, "new ✓")
-    assert path.read_text(encoding="utf-8") == "new ✓"
-    assert [p.name for p in path.parent.iterdir()] == ["r.json"]
-
-
-@pytest.mark.parametrize("fails", ["fsync", "replace"])
-def test_a_failed_write_keeps_the_old_file_and_removes_its_temp_file(tmp_path, monkeypatch, fails):
-    path = write_atomic(tmp_path / "r.json", "old")
-
-    def boom(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, fails, boom)
-    with pytest.raises(OSError, match="disk full"):
-        write_atomic(path, "new")
-    assert path.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
-
-
-def test_unserializable_data_keeps_the_old_file(tmp_path):
-    path = write_json({"a": 1}, tmp_path / "r.json")
-    with pytest.raises(TypeError):
-        write_json({"a": object()}, path)
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+from l2s_bench.files import write_json
+from l2s_bench.runner.results import SCHEMA_VERSION, load
 
 
 def minimal() -> dict:

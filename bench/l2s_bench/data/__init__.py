@@ -17,7 +17,7 @@ from pathlib import Path
 from l2s_bench.errors import BenchError
 from l2s_bench.paths import cache_dir, cache_path
 from l2s_bench.registry import Registry
-from l2s_bench.runner.results import write_atomic
+from l2s_bench.files import write_atomic
 
 SPLITS = ("train", "valid", "test")
 DATASETS: Registry[Callable[[str], tuple[dict[str, list[dict]], dict]]] = Registry("data set", "l2s_bench.datasets")

@@ -30,7 +30,7 @@ from typing import NamedTuple
 from l2s_bench.data import DATASETS, write_splits
 from l2s_bench.data.apt import apt_install
 from l2s_bench.errors import BenchError, did_you_mean
-from l2s_bench.runner.results import write_atomic
+from l2s_bench.files import write_atomic
 
 PAIRS = {"kjv-web": ("engKJV2006eb", "engWEB2015eb"), "bible-en-es": ("engWEB2015eb", "spaRV1909eb")}
 PACKAGES = {"engKJV2006eb": "sword-text-kjv", "engWEB2015eb": "sword-text-web", "spaRV1909eb": "sword-text-sparv"}

@@ -23,6 +23,7 @@ from safetensors.torch import load_model
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from l2s_bench.errors import BenchError
+from l2s_bench.files import recover_folder, replacing, replacing_folder
 from l2s_bench.method import pretrained
 from l2s_bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
 from l2s_bench.method.slm import LensNorm, add_lora, install_lens, merge_lora
@@ -41,49 +42,30 @@ def file_sha256(path: Path) -> str:
 
 
 def save(model: LLMToSLM, path: str | Path, extra: dict | None = None) -> Path:
-    """Write atomically: a `.partial` folder renamed into place, so a crash never leaves half a checkpoint;
-    an old checkpoint at `path` is moved aside first and deleted last, so a crash between the two renames
-    leaves both (`recover`, which every read runs, puts the new one in place)."""
+    """Write a checkpoint folder through `files.replacing_folder`: a crash never leaves half of one, and
+    an old checkpoint at `path` is kept until the new one is in place."""
     path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    (partial / "slm").mkdir(parents=True)
-    save_weights(model, partial / "model.safetensors")
-    model.slm.config.save_pretrained(partial / "slm")
-    model.slm_tokenizer.save_pretrained(partial / "slm")
-    llm = model.llm
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "l2s": asdict(model.cfg),
-        "llm": None if not model.uses_llm else {"source": llm.source, "sha256": llm.hash, "layer": llm.layer},
-        "slm": {"lens": isinstance(getattr(model.slm.base_model, "norm", None), LensNorm)},
-        "weights_sha256": file_sha256(partial / "model.safetensors"),
-        **(extra or {}),
-    }
-    (partial / "l2s.json").write_text(json.dumps(meta, indent=2))
-    replaced = path.with_name(path.name + ".old")  # the old copy is kept until the new one is in place
-    shutil.rmtree(replaced, ignore_errors=True)
-    if path.exists():
-        path.rename(replaced)
-    partial.rename(path)
-    shutil.rmtree(replaced, ignore_errors=True)
+    with replacing_folder(path) as partial:
+        (partial / "slm").mkdir()
+        save_weights(model, partial / "model.safetensors")
+        model.slm.config.save_pretrained(partial / "slm")
+        model.slm_tokenizer.save_pretrained(partial / "slm")
+        llm = model.llm
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "l2s": asdict(model.cfg),
+            "llm": None if not model.uses_llm else {"source": llm.source, "sha256": llm.hash, "layer": llm.layer},
+            "slm": {"lens": isinstance(getattr(model.slm.base_model, "norm", None), LensNorm)},
+            "weights_sha256": file_sha256(partial / "model.safetensors"),
+            **(extra or {}),
+        }
+        (partial / "l2s.json").write_text(json.dumps(meta, indent=2))
     return path
 
 
-def recover(path: str | Path) -> None:
-    """After a crash inside `save` between its two renames (`path` gone, `path.old` kept): the new copy is
-    complete (it was written before the old one moved), so it is put in place; else the old one is."""
-    path = Path(path)
-    replaced, partial = path.with_name(path.name + ".old"), path.with_name(path.name + ".partial")
-    if path.exists() or not replaced.exists():
-        return
-    (partial if (partial / "l2s.json").exists() else replaced).rename(path)
-    shutil.rmtree(replaced, ignore_errors=True)
-
-
 def read_meta(path: str | Path) -> dict:
-    recover(path)
+    recover_folder(path)
     meta_file = Path(path) / "l2s.json"
     if not meta_file.exists():
         raise BenchError(f"{path} is not an l2s-bench checkpoint (no l2s.json)")
@@ -142,8 +124,8 @@ def save_training_state(run_dir: Path, step: int, tokens_seen: int, model: LLMTo
     path = save(model, run_dir / f"checkpoint-{step}", {"trainer": meta})
     state = {"step": step, "tokens_seen": tokens_seen, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
              "rng": torch.get_rng_state()}
-    torch.save(state, path / "trainer.pt.tmp")
-    (path / "trainer.pt.tmp").rename(path / "trainer.pt")  # a checkpoint counts only once this exists
+    with replacing(path / "trainer.pt") as tmp:  # a checkpoint counts only once this exists
+        torch.save(state, tmp)
     for old in run_dir.glob("checkpoint-*[0-9]"):
         if old != path:
             shutil.rmtree(old)

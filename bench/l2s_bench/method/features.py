@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from l2s_bench import parallel
 from l2s_bench.method.l2s import LLMToSLM
 from l2s_bench.paths import cache_dir, umask_mode
-from l2s_bench.runner.results import replacing
+from l2s_bench.files import replacing
 from l2s_bench.tokens import left_pad, pad_id
 
 SHARD = 256

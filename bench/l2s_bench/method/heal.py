@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
 import shutil
 import time
@@ -46,6 +45,7 @@ from l2s_bench import machine
 from l2s_bench.data import SPLITS, load_records, prepare
 from l2s_bench.errors import BenchError
 from l2s_bench.method import copying
+from l2s_bench.files import recover_folder, replacing_folder, write_atomic
 from l2s_bench.paths import cache_dir, cache_path, save_weights
 from l2s_bench.tokens import pad_id
 
@@ -85,7 +85,7 @@ def folder_for(llm_hash: str, layers: int, lens: bool, spec: HealSpec) -> Path:
 
 
 def read_info(folder: Path) -> dict | None:
-    info = folder / "final" / "heal.json"
+    info = recover_folder(folder / "final") / "heal.json"
     return json.loads(info.read_text()) if info.exists() else None
 
 
@@ -302,18 +302,14 @@ def heal(small: PreTrainedModel, teacher: PreTrainedModel, tokenizer, spec: Heal
 
 def _save_state(folder: Path, step: int, model: nn.Module, opt, sched, curve: list, seconds: float,
                 head: int | None) -> None:
-    tmp = folder / "checkpoint.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_weights(model, tmp / "model.safetensors")
-    torch.save({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "curve": curve,
-                "seconds": seconds, "head": head}, tmp / "trainer.pt")
-    shutil.rmtree(folder / "checkpoint", ignore_errors=True)
-    os.replace(tmp, folder / "checkpoint")
+    with replacing_folder(folder / "checkpoint") as tmp:
+        save_weights(model, tmp / "model.safetensors")
+        torch.save({"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "curve": curve,
+                    "seconds": seconds, "head": head}, tmp / "trainer.pt")
 
 
 def _restore(folder: Path, model: nn.Module, opt, sched) -> tuple[int, list, float, int | None]:
-    state_dir = folder / "checkpoint"
+    state_dir = recover_folder(folder / "checkpoint")
     if not (state_dir / "trainer.pt").exists():
         (folder / "log.jsonl").unlink(missing_ok=True)
         return 0, [], 0.0, None
@@ -325,18 +321,14 @@ def _restore(folder: Path, model: nn.Module, opt, sched) -> tuple[int, list, flo
     log_file = folder / "log.jsonl"
     if log_file.exists():  # drop lines past the checkpoint: those steps run again
         kept = [line for line in log_file.read_text().splitlines() if json.loads(line)["step"] <= step]
-        log_file.write_text("".join(line + "\n" for line in kept))
+        write_atomic(log_file, "".join(line + "\n" for line in kept))
     log.info("healing resumed at step %d", step)
     return step, state["curve"], float(state["seconds"]), state["head"]
 
 
 def _finish(folder: Path, model: nn.Module, result: dict) -> None:
-    partial = folder / "final.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    save_weights(model, partial / "model.safetensors")
-    (partial / "heal.json").write_text(json.dumps(result, indent=2))
-    shutil.rmtree(folder / "final", ignore_errors=True)
-    os.replace(partial, folder / "final")
+    with replacing_folder(folder / "final") as partial:
+        save_weights(model, partial / "model.safetensors")
+        (partial / "heal.json").write_text(json.dumps(result, indent=2))
     shutil.rmtree(folder / "checkpoint", ignore_errors=True)
 

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from transformers import (
 )
 
 from l2s_bench.errors import BenchError
+from l2s_bench.files import recover_folder, replacing_folder
 from l2s_bench.paths import cache_dir
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def _resolve(source: str) -> str:
 
 def _embedded_dir(name: str) -> Path:
     """Convert the wheel's GGUF to fp32 safetensors once (~20 s); later loads take well under a second."""
-    target = cache_dir("models") / name
+    target = recover_folder(cache_dir("models") / name)
     if (target / "l2s-bench-hash.json").exists():
         return target
     spec = EMBEDDED[name]
@@ -137,13 +137,10 @@ def _embedded_dir(name: str) -> Path:
     model = type(gguf_model)(config)
     model.load_state_dict(gguf_model.state_dict())
     model.generation_config = gguf_model.generation_config
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    (partial / "l2s-bench-hash.json").write_text(json.dumps({"sha256": weights_hash(model), "gguf": spec.gguf_file}))
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    with replacing_folder(target) as partial:
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        (partial / "l2s-bench-hash.json").write_text(json.dumps({"sha256": weights_hash(model), "gguf": spec.gguf_file}))
     return target
 
 

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from l2s_bench.config import config_hash
 from l2s_bench.errors import BenchError
+from l2s_bench.files import write_atomic
 from l2s_bench.method import pretrained
 from l2s_bench.method.l2s import positions
 from l2s_bench.paths import cache_dir
@@ -128,7 +129,7 @@ def _read(path) -> dict[str, str]:
             break
         done[row["prompt_sha"]] = row["label"]
     if text and not text.endswith("\n") or len(lines) < len(text.splitlines()):
-        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        write_atomic(path, "".join(line + "\n" for line in lines))
     return done
 
 

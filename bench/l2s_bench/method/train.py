@@ -28,6 +28,7 @@ from l2s_bench import folder_lock, machine, parallel
 from l2s_bench.config import config_hash, from_dict, load_yaml
 from l2s_bench.data import load_records, subsample
 from l2s_bench.errors import BenchError, did_you_mean
+from l2s_bench.files import write_atomic
 from l2s_bench.method import checkpoint, copying, heal, pretrained, slm, teacher
 from l2s_bench.method.features import cached_features
 from l2s_bench.method.l2s import FrozenLLM, L2SConfig, LLMToSLM
@@ -401,9 +402,9 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
         tokens_seen = saved_tokens if saved_tokens is not None else sum(
             len(examples.prompts[position[i]]) + len(examples.responses[position[i]])
             for s in range(step) for i in batch_indices(s, len(records), optim.batch_size, optim.seed))
-        if main:
-            _truncate_log(run_dir / "log.jsonl", step)
         log.info("resumed %s at step %d", run_dir, step)
+    if main:  # lines past the checkpoint (or, killed before the first one, every line) run again
+        _truncate_log(run_dir / "log.jsonl", step)
     run_dir.mkdir(parents=True, exist_ok=True)
     copy_before = _trained_meta(latest).get("copying", {}).get("before") if step else copy_check() if main else None
     meta = {"system": cfg.system, "config": raw, "config_hash": config_hash(raw), "train_examples": len(examples) - len(copy_rows),
@@ -449,6 +450,8 @@ def train(config_path: str | Path, resume: bool = False, out: str | None = None,
             logf.write(json.dumps({"step": step, "loss": batch_loss, "lr": sched.get_last_lr()[0],
                                    "tokens_per_s": round(rate, 1), "tokens_seen": tokens_seen}) + "\n")
             if main and (step % optim.save_every == 0 or step == optim.steps):
+                logf.flush()  # the log reaches the checkpoint's step before the checkpoint exists
+                os.fsync(logf.fileno())
                 checkpoint.save_training_state(run_dir, step, tokens_seen, model, opt, sched, meta)
             if curve and step % curve[0] == 0:  # after the save: a point belongs to a step a resume can reach
                 logf.flush()
@@ -522,4 +525,4 @@ def _truncate_log(path: Path, step: int) -> None:
     """Drop log lines past the resumed checkpoint: those steps are about to run again."""
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in lines))
+        write_atomic(path, "".join(line + "\n" for line in lines))

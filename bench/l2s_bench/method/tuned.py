@@ -10,10 +10,10 @@ addressed, so a config hash that names it is the same on every machine.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from l2s_bench.errors import BenchError
+from l2s_bench.files import recover_folder, replacing_folder
 from l2s_bench.method import checkpoint
 from l2s_bench.method.pretrained import TUNED, tuned_dir
 
@@ -30,16 +30,13 @@ def source_of(final: str | Path) -> str:
 def export(final: str | Path) -> str:
     """Export a finished llm-lora checkpoint (LoRA merged) once to the model cache; returns its source."""
     source = source_of(final)
-    target = tuned_dir(source)
+    target = recover_folder(tuned_dir(source))
     if (target / "config.json").exists():
         return source
     model = checkpoint.load(final)  # merges the adapters into the base weights
     if checkpoint.read_meta(final)["slm"]["lens"]:
         raise BenchError(f"{final}: a model with a fitted lens is no plain Hugging Face model to export")
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.slm.save_pretrained(partial)
-    model.slm_tokenizer.save_pretrained(partial)
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    with replacing_folder(target) as partial:
+        model.slm.save_pretrained(partial)
+        model.slm_tokenizer.save_pretrained(partial)
     return source

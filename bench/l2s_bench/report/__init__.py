@@ -20,7 +20,7 @@ from l2s_bench.report.md import markdown
 from l2s_bench.report.page import html_page as html
 from l2s_bench.report.plot import frontier, learning_curves, pareto
 from l2s_bench.report.rows import curves, frame, slug, task_names, timed
-from l2s_bench.runner.results import write_atomic
+from l2s_bench.files import write_atomic
 
 __all__ = ["build", "frame", "frontier", "html", "learning_curves", "markdown", "pareto", "register"]
 

@@ -31,7 +31,7 @@ from l2s_bench.metrics import get_metric
 from l2s_bench.models import FOR_TRAINED, get_adapter
 from l2s_bench.models.llm2slm import LLM2SLMAdapter
 from l2s_bench.runner import verdict
-from l2s_bench.runner.results import write_json
+from l2s_bench.files import write_json
 from l2s_bench.runner.run import (Resolved, items_sha, pending_trainings, quality_pass, reserve_tokens, resolve_systems,
                               store_trivial, trivial_baselines)
 from l2s_bench.runner.samples import SampleStore, sample_key

@@ -99,51 +99,12 @@ never a made-up number. `examples` holds raw model output: reports show it, alwa
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from l2s_bench.errors import BenchError
 
 SCHEMA_VERSION = 1
-
-
-@contextlib.contextmanager
-def replacing(path: str | Path) -> Iterator[Path]:
-    """The one way files are written in place here: yields a temp path in the same folder for the
-    caller to write, then fsyncs it and renames it over `path`, so a crash leaves the old file or the
-    new one, never half of one; on any error the temp file is removed and the old file kept."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_atomic(path: str | Path, data: str | bytes) -> Path:
-    """`data` (text as UTF-8, or bytes) written to `path` through `replacing`."""
-    path = Path(path)
-    with replacing(path) as tmp:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
-    return path
-
-
-def write_json(data: dict, path: str | Path) -> Path:
-    return write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 def check_not_newer(path: str | Path) -> None:

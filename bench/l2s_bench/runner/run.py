@@ -38,7 +38,8 @@ from l2s_bench.models.base import Encoded
 from l2s_bench.paths import cache_path
 from l2s_bench.runner import provenance
 from l2s_bench.runner.collect import collect_results
-from l2s_bench.runner.results import check_not_newer, write_json
+from l2s_bench.files import write_json
+from l2s_bench.runner.results import check_not_newer
 from l2s_bench.runner.samples import SampleStore, merge_shards, prompt_hash, sample_key, shard_stores
 from l2s_bench.runner.score_task import trivial_predictions, trivial_systems
 from l2s_bench.runner.suite import SpeedSpec, Suite, SystemDef, slm_baselines

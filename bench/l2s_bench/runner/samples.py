@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from l2s_bench.errors import BenchError
-from l2s_bench.runner.results import write_atomic
+from l2s_bench.files import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -307,7 +307,7 @@ def _ints(text: str) -> list[int]:
 def cmd_speed(args: argparse.Namespace) -> None:
     import torch
 
-    from l2s_bench.runner.results import write_json
+    from l2s_bench.files import write_json
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = args.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
