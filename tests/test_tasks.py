@@ -1,6 +1,7 @@
 """Task YAML: discovery, validation messages, field mapping, and loading every task from its fixture."""
 
 import json
+import re
 import os
 from importlib import metadata
 from pathlib import Path
@@ -138,7 +139,7 @@ def test_validate_checks_templates_against_a_record_when_the_data_is_at_hand(tmp
     data = write(tmp_path, json.dumps({"id": "1", "source": "hello", "target": "hola"}) + "\n", "test.jsonl")
     good = write(tmp_path, GOOD.replace("DATA", str(data)))
     assert main(["validate", str(good)]) == 0
-    assert "checked against test record 0" in capsys.readouterr().out
+    assert "checked on every record (train 1, valid 1, test 1)" in capsys.readouterr().out
     bad = write(tmp_path, GOOD.replace("DATA", str(data)).replace("{source}", "{sourse}"), "bad.yaml")
     tasks.load_task_file(bad)  # the template alone is well formed
     assert main(["validate", str(bad)]) == 2
@@ -150,6 +151,30 @@ def test_validate_checks_templates_against_a_record_when_the_data_is_at_hand(tmp
     absent = write(tmp_path, GOOD.replace("DATA", str(tmp_path / "nowhere")), "absent.yaml")
     assert main(["validate", str(absent)]) == 0
     assert "no data at hand" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage, message", [
+    (b'{"id": "2", "source": "bad \xff byte", "target": "x"}\n', "not UTF-8"),
+    (b'{"id": "2", "source": "torn\n', r"test.jsonl:2: not valid JSON"),
+    (b'{"id": "2", "text": "no source field", "target": "x"}\n', "field 'source' missing from record 1"),
+])
+def test_validate_refuses_what_evaluate_refuses_with_the_same_message_and_evaluate_creates_nothing(
+        tmp_path, capsys, damage, message):
+    """A broken record in the middle of a split: `validate` exits 2 with evaluate's own message (file and
+    line), and `evaluate` refuses it before any model loads or any run folder exists."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    good = json.dumps({"id": "1", "source": "hello", "target": "hola"}).encode() + b"\n"
+    (folder / "test.jsonl").write_bytes(good + damage + good.replace(b'"1"', b'"3"'))
+    path = write(tmp_path, GOOD.replace("DATA", str(folder)))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1
+    results = tmp_path / "results"
+    assert main(["evaluate", str(path), "--system", "llm=hf-causal:source=smollm2-135m-instruct", "--results-dir",
+                 str(results)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not results.exists()  # nothing created, no model loaded
 
 
 def test_unknown_task_did_you_mean():

@@ -5,6 +5,11 @@ class BenchError(ValueError):
     """A problem the user can fix (bad config, missing install, unknown name); never a bug."""
 
 
+class MissingData(BenchError):
+    """A data file or prepared split that is not there (yet): `validate` skips what it cannot reach, while
+    a file that is there and broken is a plain BenchError everywhere."""
+
+
 def did_you_mean(name: object, choices) -> str:
     """'; did you mean 'x'?' for the closest of `choices`, or '' when none is close."""
     import difflib

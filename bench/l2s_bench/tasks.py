@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import string
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from l2s_bench import builtin
 from l2s_bench.config import from_dict, load_yaml
 from l2s_bench.data import SPLITS, prepared_split, read_jsonl, subsample
-from l2s_bench.errors import BenchError, did_you_mean
+from l2s_bench.errors import BenchError, MissingData, did_you_mean
 from l2s_bench.names import check_name
 
 if TYPE_CHECKING:
@@ -123,27 +124,30 @@ class Task:
             raise BenchError(f"task '{self.task}' [{split}] has no records")
         return out
 
-    def check_record(self, data_dir: str | Path | None = None) -> str | None:
-        """Check the field mapping, the slice and cluster fields and every prompt template against the
-        first test record, so a misnamed field fails here rather than at evaluate time. Returns what
-        was checked, or None when the data is not at hand (nothing is prepared or downloaded here)."""
+    def check_data(self, data_dir: str | Path | None = None, splits: tuple[str, ...] = SPLITS) -> str | None:
+        """Every split at hand read as `samples` reads it (encoding, JSON, empty split, the field mapping
+        and `max_words` on every record), then the id, slice and cluster fields and every prompt template
+        rendered for every record: what evaluate would refuse, refused here, with the same message and
+        before any model loads. A split not at hand is skipped (nothing is prepared or downloaded here);
+        returns what was checked, or None when no split was at hand."""
         if self.dataset.hf and data_dir is None:
             return None  # reading it may mean the Hub
-        try:
-            rows = self._rows("test", data_dir)
-        except BenchError:
+        checked = []
+        for split in splits:
+            try:
+                samples = self.samples(split, limit=sys.maxsize, data_dir=data_dir)  # every record, not test's sample
+            except MissingData:
+                continue
+            for i, sample in enumerate(samples):
+                for dotted in (self.fields.id, self.slices, self.clusters):
+                    if dotted:
+                        _get(sample, dotted, self.file, i)
+                for family in self.prompts:
+                    self.prompt(sample, family)
+            checked.append(f"{split} {len(samples)}")
+        if not checked:
             return None
-        if not rows:
-            raise BenchError(f"{self.file}: the test split has no records")
-        row = rows[0]
-        sample = {**row, "source": _get(row, self.fields.source, self.file, 0),
-                  "reference": _get(row, self.fields.reference, self.file, 0)}
-        for dotted in (self.fields.id, self.slices, self.clusters):
-            if dotted:
-                _get(row, dotted, self.file, 0)
-        for family in self.prompts:
-            self.prompt(sample, family)
-        return f"fields, {len(self.prompts)} prompt template(s) checked against test record 0"
+        return f"fields and {len(self.prompts)} prompt template(s) checked on every record ({', '.join(checked)})"
 
     def slice_values(self, samples: list[dict]) -> list[str] | None:
         """Each item's value of the `slices` field (None when the task has no slices)."""
@@ -210,10 +214,10 @@ def _read_local(path: Path, split: str) -> list[dict]:
     if path.is_dir():
         found = [path / f"{split}{ext}" for ext in (".jsonl", ".parquet") if (path / f"{split}{ext}").exists()]
         if not found:
-            raise BenchError(f"no {split}.jsonl or {split}.parquet in {path}")
+            raise MissingData(f"no {split}.jsonl or {split}.parquet in {path}")
         path = found[0]
     if not path.exists():
-        raise BenchError(f"data file {path} does not exist")
+        raise MissingData(f"data file {path} does not exist")
     if path.suffix == ".parquet":
         import pandas as pd
 

@@ -47,7 +47,7 @@ def check(ref: str) -> str:
         from l2s_bench.tasks import load_task_file
 
         task = load_task_file(path)
-        checked = task.check_record()
+        checked = task.check_data()
         against = checked or "no data at hand: templates not checked against a record (prepare it first)"
         return f"ok: {path} (task '{task.task}', {task.family}, {len(task.metrics)} metrics; {against})"
     from l2s_bench.method.train import load_config, role_defaults

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from l2s_bench.errors import BenchError
+from l2s_bench.errors import BenchError, MissingData
 from l2s_bench.paths import cache_dir, cache_path
 from l2s_bench.registry import Registry
 from l2s_bench.files import write_atomic
@@ -36,7 +36,7 @@ def prepared_split(name: str, split: str, data_dir: str | Path | None = None) ->
         raise BenchError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
     path = Path(data_dir or cache_path("data", name)) / f"{split}.jsonl"
     if not path.is_file():
-        raise BenchError(f"{path} not found; run `l2s-bench data prepare {name}` first")
+        raise MissingData(f"{path} not found; run `l2s-bench data prepare {name}` first")
     return read_jsonl(path)
 
 
@@ -77,7 +77,7 @@ def write_splits(out_dir: Path, rows: dict[str, list[dict]], manifest: dict) -> 
 
 def read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
-        raise BenchError(f"data file {path} does not exist")
+        raise MissingData(f"data file {path} does not exist")
     records = []
     with open(path, encoding="utf-8", errors="strict") as f:
         try:

@@ -78,7 +78,9 @@ def run_suite(suite: Suite, run_dir: str | Path, resume: bool = False) -> dict:
     check_not_newer(run_dir / "results.json")
     check_adapters(suite)
     tasks = [get_task(name) for name in suite.tasks]  # a suite may name a task by its YAML path; a bad one
-    parallel.setup(suite.device)  # fails before the run folder exists; one of several ranks (l2s_bench.parallel)
+    for task in tasks:  # ... or bad data at hand (encoding, JSON, fields, templates) fails before the run folder
+        task.check_data(suite.task_data_dir(task.task), splits=(suite.quality.split,))  # exists and any model loads
+    parallel.setup(suite.device)  # one of several ranks (l2s_bench.parallel)
     lock = folder_lock.hold(run_dir, "a suite run") if parallel.is_main() else None
     try:
         return _run_locked(suite, tasks, run_dir, state, resume)
