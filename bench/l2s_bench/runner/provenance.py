@@ -28,7 +28,9 @@ def git_state() -> dict:
     if not (REPO / "bench" / "l2s_bench").is_dir():  # an installed wheel: no checkout of ours to ask
         return {"sha": None, "dirty": None}
     sha = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    # dirty = the code differs from the commit; the committed outputs (results/, reports/) are not code, so
+    # re-scoring one committed run does not mark the next one scored in the same checkout dirty
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!results", ":!reports")
     return {"sha": sha, "dirty": bool(status) if status is not None else None}
 
 
