@@ -23,6 +23,7 @@ from l2s_bench.config import from_dict, load_yaml
 from l2s_bench.data import SPLITS, prepared_split, read_jsonl, subsample
 from l2s_bench.errors import BenchError, MissingData, did_you_mean
 from l2s_bench.names import check_name
+from l2s_bench.trivial import TRIVIAL_RULES
 
 if TYPE_CHECKING:
     from l2s_bench.metrics.base import Clusters
@@ -316,9 +317,7 @@ def load_task_file(path: str | Path) -> Task:
 
 
 def _check_trivial(task: Task, where: str) -> None:
-    """Every rule known (the rules live with their code, in `l2s_bench.runner.score_task`), none twice."""
-    from l2s_bench.runner.score_task import TRIVIAL_RULES
-
+    """Every rule known (the rules live with their code, in `l2s_bench.trivial`), none twice."""
     rules = task.trivial_rules
     if not rules:
         raise BenchError(f"{where}: trivial is empty; name a rule ({', '.join(TRIVIAL_RULES)})")

@@ -9,7 +9,7 @@ import pytest
 from l2s_bench.errors import BenchError
 from l2s_bench.metrics import get_metric
 from l2s_bench.metrics.base import Clusters
-from l2s_bench.runner.score_task import score_slices, score_task, trivial_predictions, trivial_systems
+from l2s_bench.runner.score_task import score_slices, score_task, trivial_systems
 from l2s_bench.tasks import get_task
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -65,18 +65,6 @@ def test_bad_inputs_are_refused():
         score_task(task, [], {}, {})
     with pytest.raises(BenchError, match="more than one system has role 'llm'"):
         score_task(task, REFS[:2], {"a": MID[:2], "b": MID[:2]}, {"a": "llm", "b": "llm"})
-
-
-def test_trivial_baselines():
-    samples = [{"source": "First one. Second one.\nMore text."}, {"source": "no end"}]
-    assert trivial_predictions(samples, "first_sentence") == ["First one.", "no end"]
-    assert trivial_predictions(samples, "copy_source") == [s["source"] for s in samples]
-    assert trivial_predictions(samples, "lead_words", k=3) == ["First one. Second", "no end"]
-    assert trivial_predictions(samples, "empty") == ["", ""]
-    with pytest.raises(BenchError, match="did you mean 'lead_words'"):
-        trivial_predictions(samples, "lead_word")
-    with pytest.raises(BenchError, match="needs k"):
-        trivial_predictions(samples, "lead_words")
 
 
 def test_debian_sum_gets_two_trivial_systems_with_k_fitted_on_train():

@@ -41,7 +41,8 @@ from l2s_bench.runner.collect import collect_results
 from l2s_bench.files import write_json
 from l2s_bench.runner.results import check_not_newer
 from l2s_bench.runner.samples import SampleStore, merge_shards, prompt_hash, sample_key, shard_stores
-from l2s_bench.runner.score_task import trivial_predictions, trivial_systems
+from l2s_bench.runner.score_task import trivial_systems
+from l2s_bench.trivial import trivial_predictions
 from l2s_bench.runner.suite import SpeedSpec, Suite, SystemDef, slm_baselines
 from l2s_bench.speed.tracker import Tracker, cpu_contention, gpu_sharing, peak_memory, summarize
 from l2s_bench.tasks import Task, get_task

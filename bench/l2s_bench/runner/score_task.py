@@ -22,7 +22,6 @@ from pathlib import Path
 from l2s_bench.errors import BenchError, did_you_mean
 from l2s_bench.metrics import get_metric
 from l2s_bench.metrics.base import PAIRED_TESTS, Clusters, check_paired_test
-from l2s_bench.metrics.rouge import regex_sentences
 from l2s_bench.runner import verdict
 from l2s_bench.tasks import Task
 
@@ -113,35 +112,6 @@ def _the(roles: dict[str, str], role: str) -> str | None:
 
 
 # ---------------------------------------------------------------- trivial baselines: the floor to beat
-
-def _copy_source(source: str, k: int | None) -> str:
-    return source
-
-
-def _first_sentence(source: str, k: int | None) -> str:
-    return (regex_sentences(source.strip().split("\n")[0]) or [""])[0]
-
-
-def _lead_words(source: str, k: int | None) -> str:
-    return " ".join(source.split()[:k])
-
-
-def _empty(source: str, k: int | None) -> str:
-    return ""
-
-
-TRIVIAL_RULES = {"copy_source": _copy_source, "first_sentence": _first_sentence, "lead_words": _lead_words,
-                 "empty": _empty}
-
-
-def trivial_predictions(samples: list[dict], rule: str, k: int | None = None) -> list[str]:
-    """One trivial rule's outputs: copy the source, its first sentence, its first k words, or nothing."""
-    if rule not in TRIVIAL_RULES:
-        raise BenchError(f"unknown trivial rule '{rule}'{did_you_mean(rule, TRIVIAL_RULES)}")
-    if rule == "lead_words" and not k:
-        raise BenchError("trivial rule 'lead_words' needs k (see `trivial_systems`)")
-    return [TRIVIAL_RULES[rule](str(s["source"]), k) for s in samples]
-
 
 def trivial_systems(task: Task, samples: list[dict], data_dir: str | Path | None = None) -> dict[str, dict]:
     """The task's trivial rules as systems, {name: args}: one rule is named `trivial`, several
