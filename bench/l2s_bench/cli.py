@@ -13,19 +13,9 @@ import time
 from pathlib import Path
 
 from l2s_bench import __version__, builtin, parallel
+from l2s_bench.argtypes import positive_int
 from l2s_bench.errors import BenchError
 from l2s_bench.runner.verdict import TRAINED
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a bad count is a usage error before any work starts, not a traceback later."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def cmd_train(args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from l2s_bench.cli import positive_int
+from l2s_bench.argtypes import positive_int
 from l2s_bench.errors import BenchError
 
 
