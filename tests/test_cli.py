@@ -40,7 +40,10 @@ def test_train_then_samples(tiny, pairs_jsonl, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("[reference]") == 2 and "trained slm" in out
     # a finished run of the same config is reused, not retrained or refused
+    final, log = tmp_path / "run" / "final", tmp_path / "run" / "log.jsonl"
+    before = (final / "model.safetensors").stat().st_mtime_ns, log.read_text()
     assert main(["train", str(cfg), "--samples", "0"]) == 0
+    assert ((final / "model.safetensors").stat().st_mtime_ns, log.read_text()) == before
 
 
 def test_run_systems_subset_is_rechecked(tmp_path, capsys):

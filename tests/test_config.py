@@ -149,5 +149,6 @@ def test_config_hash_is_stable_under_key_order_and_sensitive_to_values():
     a = {"train": {"steps": 5, "lr": 0.1}, "name": "r"}
     b = {"name": "r", "train": {"lr": 0.1, "steps": 5}}
     assert config_hash(a) == config_hash(b)
-    assert len(config_hash(a)) == 12 and int(config_hash(a), 16) >= 0
+    # pinned: a changed hash silently orphans every stored sample and checkpoint keyed by it
+    assert config_hash(a) == "cf5418f32625"
     assert config_hash(a) != config_hash({"name": "r", "train": {"steps": 6, "lr": 0.1}})

@@ -56,6 +56,7 @@ def test_default_config_trains_l2s_on_real_weights(smollm2, tmp_path, monkeypatc
     assert build["steps"] == 2 and set(build["copying"]) == {"before", "after"}  # healed, with its diagnostic
 
     adapter = get_adapter("llm2slm", checkpoint=str(final))
-    outputs = adapter.generate(["Rewrite this King James Bible verse in modern English:\nJesus wept."],
-                               GenSettings(max_new_tokens=8))
-    assert isinstance(outputs[0], str)
+    prompt = ["Rewrite this King James Bible verse in modern English:\nJesus wept."]
+    outputs = adapter.generate(prompt, GenSettings(max_new_tokens=8))
+    assert outputs[0].strip() and adapter.generate(prompt, GenSettings(max_new_tokens=8)) == outputs  # greedy
+    assert len(adapter.output_tokenizer(outputs[0], add_special_tokens=False).input_ids) <= 8
