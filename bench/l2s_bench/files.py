@@ -55,7 +55,7 @@ def replacing_folder(path: str | Path) -> Iterator[Path]:
     """Yields an empty `<path>.partial` folder for the caller to fill; then fsyncs its files and puts it
     in place of `path`, the old copy kept as `<path>.old` until the new one is there. On an error inside
     the block nothing at `path` changes."""
-    path = Path(path)
+    path = recover_folder(path)  # an earlier crash between the renames: its whole copy first, then replaced
     partial, old = path.with_name(path.name + ".partial"), path.with_name(path.name + ".old")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
