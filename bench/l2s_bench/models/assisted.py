@@ -25,12 +25,15 @@ from l2s_bench.tokens import pad_id
 
 
 class _InternalDuplicate(logging.Filter):
-    """transformers' assisted generation hands the LLM's `MinNewTokensLengthLogitsProcessor` to the
-    assistant's `generate`, which builds its own from `min_new_tokens` and warns that the passed one takes
-    precedence: a message about transformers' internals, nothing a user can act on, so it is dropped here."""
+    """transformers' assisted generation calls the assistant's `generate` itself, handing it the LLM's
+    `MinNewTokensLengthLogitsProcessor` and a `generation_config` beside length arguments; that call warns
+    about both (a duplicate processor; a deprecated mix of config and arguments). Messages about
+    transformers' internal call, nothing a user can act on, so they are dropped here."""
+
+    INTERNAL = ("MinNewTokensLengthLogitsProcessor", "Passing `generation_config` together with")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "MinNewTokensLengthLogitsProcessor" not in record.getMessage()
+        return not any(text in record.getMessage() for text in self.INTERNAL)
 
 
 GENERATION_LOG = logging.getLogger("transformers.generation.utils")
